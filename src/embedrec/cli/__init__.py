@@ -1,0 +1,1 @@
+"""The `embedrec` command line: a thin layer over the library."""

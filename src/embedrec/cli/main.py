@@ -1,0 +1,75 @@
+"""Entry point of the `embedrec` command: registers each verb group and turns errors into one line."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from embedrec import __version__
+from embedrec.errors import EmbedrecError
+
+console = Console()
+err_console = Console(stderr=True)
+
+cli = typer.Typer(
+    name="embedrec",
+    help="Learn embeddings for users, items and any discrete values; recommend and explore them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"embedrec {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Learn embeddings for users, items and any discrete values; recommend and explore them."""
+
+
+def _register() -> None:
+    # Each verb group lives in its own module and adds its commands to `cli`.
+    from embedrec.cli import data
+
+    data.register(cli)
+
+
+_register()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def app() -> None:
+    """Run the CLI: our own errors become one line on stderr and exit code 2, never a traceback."""
+    warnings.showwarning = _show_warning
+    try:
+        cli(standalone_mode=False)
+    except EmbedrecError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[red]aborted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,117 @@
+"""One object owns raw id <-> contiguous index for one kind of entity (users or items)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from embedrec.errors import UnknownIdError
+
+
+class IdMap:
+    """Maps raw ids (ints or strings) to indices 0..n-1 and back; indices follow `raw_ids`' order."""
+
+    def __init__(self, raw_ids: Sequence[Any] | np.ndarray, kind: str = "item") -> None:
+        raw = np.asarray(raw_ids)
+        if raw.ndim != 1:
+            raise ValueError(f"{kind} ids must be one-dimensional, got shape {raw.shape}")
+        if raw.dtype.kind in "iu":
+            raw = raw.astype(np.int64)
+        elif raw.dtype.kind in "OUS":
+            raw = np.array([str(r) for r in raw], dtype=object)
+        else:
+            raise ValueError(f"{kind} ids must be integers or strings, got dtype {raw.dtype}")
+        raw.setflags(write=False)
+        self.kind = kind
+        self._raw = raw
+        self._index = pd.Index(raw)
+        if not self._index.is_unique:
+            dup = self._index[self._index.duplicated()][0]
+            raise ValueError(f"{kind} id {dup!r} appears twice in the id map")
+
+    @property
+    def raw_ids(self) -> np.ndarray:
+        """Raw ids in index order (read-only)."""
+        return self._raw
+
+    @property
+    def is_integer(self) -> bool:
+        return self._raw.dtype.kind == "i"
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"<IdMap {len(self):,} {self.kind}s>"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, IdMap)
+            and self.kind == other.kind
+            and len(self) == len(other)
+            and bool(np.all(self._raw == other._raw))
+        )
+
+    def _coerce(self, raw_id: Any) -> Any:
+        if self.is_integer:
+            if isinstance(raw_id, str) and raw_id.strip().lstrip("-").isdigit():
+                return int(raw_id)
+            if isinstance(raw_id, np.integer):
+                return int(raw_id)
+            return raw_id
+        return str(raw_id)
+
+    def __contains__(self, raw_id: Any) -> bool:
+        try:
+            return self._coerce(raw_id) in self._index
+        except TypeError:
+            return False
+
+    def index(self, raw_id: Any) -> int:
+        """The index of one raw id; raises UnknownIdError naming it."""
+        key = self._coerce(raw_id)
+        try:
+            return int(self._index.get_loc(key))
+        except (KeyError, TypeError):
+            raise UnknownIdError(self.kind, raw_id) from None
+
+    def indices(self, raw_ids: Iterable[Any] | np.ndarray) -> np.ndarray:
+        """Indices (int32) of many raw ids; raises UnknownIdError on the first unknown one."""
+        values = np.asarray(list(raw_ids) if not isinstance(raw_ids, np.ndarray) else raw_ids)
+        if values.size == 0:
+            return np.empty(0, dtype=np.int32)
+        if self.is_integer and values.dtype.kind not in "iu":
+            values = np.array([self._coerce(v) for v in values.ravel()], dtype=object)
+        elif not self.is_integer:
+            values = values.astype(str).astype(object)
+        found = self._index.get_indexer(values.ravel())
+        missing = np.flatnonzero(found < 0)
+        if missing.size:
+            raise UnknownIdError(
+                self.kind,
+                values.ravel()[missing[0]].item()
+                if hasattr(values.ravel()[missing[0]], "item")
+                else values.ravel()[missing[0]],
+            )
+        return found.astype(np.int32).reshape(values.shape)
+
+    def raw_id(self, index: int) -> Any:
+        """The raw id at one index, as a plain Python int or str."""
+        if not 0 <= int(index) < len(self):
+            raise IndexError(f"{self.kind} index {index} is outside 0..{len(self) - 1}")
+        value = self._raw[int(index)]
+        return int(value) if self.is_integer else str(value)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form; `from_json` restores an equal map."""
+        return {"kind": self.kind, "ids": [self.raw_id(i) for i in range(len(self))]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IdMap:
+        ids = data["ids"]
+        if ids and all(isinstance(v, int) for v in ids):
+            return cls(np.asarray(ids, dtype=np.int64), kind=data["kind"])
+        return cls(np.asarray(ids, dtype=object), kind=data["kind"])

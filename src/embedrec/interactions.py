@@ -1,0 +1,337 @@
+"""The immutable, validated table of (user, item, rating, timestamp) that every model learns from."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from embedrec.errors import DataError
+from embedrec.idmap import IdMap
+
+
+@dataclass(frozen=True)
+class RatingScale:
+    """The rating range a dataset uses: lowest, highest, and the step between ratings (or None)."""
+
+    low: float
+    high: float
+    step: float | None = None
+
+    def __post_init__(self) -> None:
+        if not np.isfinite([self.low, self.high]).all() or self.low >= self.high:
+            raise ValueError(f"rating scale needs low < high, got {self.low}..{self.high}")
+
+    @classmethod
+    def infer(cls, ratings: np.ndarray) -> RatingScale:
+        """The smallest scale that holds these ratings, with the step when they sit on a grid."""
+        values = np.unique(ratings)
+        if values.size == 0:
+            return cls(0.0, 1.0, None)
+        low, high = float(values[0]), float(values[-1])
+        if low == high:
+            return cls(low, low + 1.0, 1.0)
+        step = float(np.min(np.diff(values)))
+        on_grid = np.allclose((values - low) / step, np.round((values - low) / step))
+        return cls(low, high, round(step, 6) if on_grid else None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "step": self.step}
+
+
+def _factorize(raw: np.ndarray, kind: str) -> tuple[np.ndarray, IdMap]:
+    """Raw ids -> (int32 indices, IdMap) with indices in sorted raw-id order, in O(n) for small ints."""
+    if raw.dtype.kind in "iu" and raw.size:
+        low, high = int(raw.min()), int(raw.max())
+        if low >= 0 and high < max(4 * raw.size, 1 << 20):
+            present = np.zeros(high + 1, dtype=bool)
+            present[raw] = True
+            position = np.cumsum(present, dtype=np.int64) - 1
+            uniques = np.flatnonzero(present)
+            return position[raw].astype(np.int32), IdMap(uniques, kind=kind)
+    codes, uniques = pd.factorize(raw, sort=True)
+    return codes.astype(np.int32), IdMap(np.asarray(uniques), kind=kind)
+
+
+class Interactions:
+    """Users × items × ratings, validated once here and read-only afterwards.
+
+    Models see only the int32 indices; `user_ids` / `item_ids` translate raw ids both ways.
+    """
+
+    def __init__(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        ratings: np.ndarray | None = None,
+        timestamps: np.ndarray | None = None,
+        *,
+        user_ids: IdMap,
+        item_ids: IdMap,
+        scale: RatingScale | None = None,
+        user_meta: pd.DataFrame | None = None,
+        item_meta: pd.DataFrame | None = None,
+        source: str = "",
+    ) -> None:
+        copy = not getattr(self, "_adopt", False)
+        self.users = _frozen(users, np.int32, "users", copy)
+        self.items = _frozen(items, np.int32, "items", copy)
+        n = len(self.users)
+        if len(self.items) != n:
+            raise ValueError(f"users has {n} rows but items has {len(self.items)}")
+        self.ratings = (
+            _frozen(ratings, np.float32, "ratings", copy)
+            if ratings is not None
+            else _frozen(np.ones(n, np.float32), np.float32, "ratings", False)
+        )
+        self.timestamps = (
+            _frozen(timestamps, np.int64, "timestamps", copy) if timestamps is not None else None
+        )
+        for name, arr in (("ratings", self.ratings), ("timestamps", self.timestamps)):
+            if arr is not None and len(arr) != n:
+                raise ValueError(f"{name} has {len(arr)} rows but users has {n}")
+        self.user_ids, self.item_ids = user_ids, item_ids
+        _check_range(self.users, len(user_ids), "user")
+        _check_range(self.items, len(item_ids), "item")
+        bad = ~np.isfinite(self.ratings)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"row {row}: rating {self.ratings[row]} is not a finite number", field="rating")
+        self.scale = scale if scale is not None else RatingScale.infer(self.ratings)
+        if n:
+            outside = (self.ratings < self.scale.low - 1e-6) | (self.ratings > self.scale.high + 1e-6)
+            if outside.any():
+                row = int(np.flatnonzero(outside)[0])
+                raise DataError(
+                    f"row {row}: rating {self.ratings[row]:g} is outside the scale "
+                    f"{self.scale.low:g}..{self.scale.high:g}",
+                    field="rating",
+                )
+        self.user_meta = _aligned(user_meta, len(user_ids), "user")
+        self.item_meta = _aligned(item_meta, len(item_ids), "item")
+        self.source = source
+
+    # -- building -------------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        raw_users: np.ndarray,
+        raw_items: np.ndarray,
+        ratings: np.ndarray | None = None,
+        timestamps: np.ndarray | None = None,
+        *,
+        user_ids: IdMap | None = None,
+        item_ids: IdMap | None = None,
+        scale: RatingScale | None = None,
+        user_meta: pd.DataFrame | None = None,
+        item_meta: pd.DataFrame | None = None,
+        source: str = "",
+    ) -> Interactions:
+        """Build from raw ids: factorize them (or use the given id maps) and drop duplicate pairs.
+
+        Duplicate (user, item) pairs keep the latest by timestamp (else the last row), with a warning.
+        `user_meta` / `item_meta` are indexed by raw id and get aligned to the new indices.
+        """
+        raw_users, raw_items = np.asarray(raw_users), np.asarray(raw_items)
+        if user_ids is None:
+            users, user_ids = _factorize(raw_users, "user")
+        else:
+            users = user_ids.indices(raw_users)
+        if item_ids is None:
+            items, item_ids = _factorize(raw_items, "item")
+        else:
+            items = item_ids.indices(raw_items)
+        keep = _latest_of_duplicates(users, items, len(item_ids), timestamps)
+        if keep is not None:
+            warnings.warn(
+                f"{source or 'data'}: {len(users) - len(keep):,} duplicate (user, item) pairs; "
+                "kept the latest rating of each",
+                stacklevel=2,
+            )
+            users, items = users[keep], items[keep]
+            ratings = None if ratings is None else np.asarray(ratings)[keep]
+            timestamps = None if timestamps is None else np.asarray(timestamps)[keep]
+        return cls._owned(
+            users,
+            items,
+            ratings,
+            timestamps,
+            user_ids=user_ids,
+            item_ids=item_ids,
+            scale=scale,
+            user_meta=_reindex(user_meta, user_ids),
+            item_meta=_reindex(item_meta, item_ids),
+            source=source,
+        )
+
+    @classmethod
+    def from_dataframe(
+        cls,
+        df: pd.DataFrame,
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str | None = "rating",
+        timestamp_col: str | None = "timestamp",
+        **kwargs: Any,
+    ) -> Interactions:
+        """Build from a DataFrame with the named columns (rating and timestamp may be absent)."""
+        missing = [c for c in (user_col, item_col) if c not in df.columns]
+        if missing:
+            raise DataError(
+                f"missing column {missing[0]!r}; columns are {list(df.columns)}",
+                path=kwargs.get("source") or None,
+            )
+        ratings = None
+        if rating_col is not None and rating_col in df.columns:
+            values = pd.to_numeric(df[rating_col], errors="coerce").to_numpy(np.float32)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise DataError(
+                    f"row {bad[0]}: {df[rating_col].iloc[bad[0]]!r} is not a number",
+                    path=kwargs.get("source") or None,
+                    field=rating_col,
+                )
+            ratings = values
+        timestamps = None
+        if timestamp_col is not None and timestamp_col in df.columns:
+            timestamps = df[timestamp_col].to_numpy()
+        return cls.from_arrays(
+            df[user_col].to_numpy(), df[item_col].to_numpy(), ratings, timestamps, **kwargs
+        )
+
+    @classmethod
+    def _owned(cls, users: np.ndarray, items: np.ndarray, *args: Any, **kwargs: Any) -> Interactions:
+        """Construct from freshly made arrays without copying them again."""
+        self = cls.__new__(cls)
+        self._adopt = True  # tells _frozen not to copy
+        cls.__init__(self, users, items, *args, **kwargs)
+        del self._adopt
+        return self
+
+    # -- views ---------------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __repr__(self) -> str:
+        return f"<Interactions {self.n_users:,} users × {self.n_items:,} items × {len(self):,} ratings>"
+
+    @cached_property
+    def csr(self) -> sp.csr_matrix:
+        """The users × items rating matrix (float32 CSR, column indices sorted)."""
+        m = sp.csr_matrix(
+            (self.ratings, (self.users, self.items)), shape=(self.n_users, self.n_items), dtype=np.float32
+        )
+        m.sort_indices()
+        return m
+
+    def seen(self, user: int) -> np.ndarray:
+        """Item indices the user (by index) rated, sorted."""
+        m = self.csr
+        return m.indices[m.indptr[user] : m.indptr[user + 1]]
+
+    @property
+    def density(self) -> float:
+        return len(self) / max(1, self.n_users * self.n_items)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short sha256 of the contents, saved with models to tell which data trained them."""
+        h = hashlib.sha256()
+        for arr in (self.users, self.items, self.ratings):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()[:16]
+
+    def subset(self, rows: np.ndarray) -> Interactions:
+        """The given rows (indices or a boolean mask), sharing id maps, scale and metadata."""
+        rows = np.asarray(rows)
+        return Interactions._owned(
+            self.users[rows],
+            self.items[rows],
+            self.ratings[rows],
+            None if self.timestamps is None else self.timestamps[rows],
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            scale=self.scale,
+            user_meta=self.user_meta,
+            item_meta=self.item_meta,
+            source=self.source,
+        )
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Rows with raw ids: columns user, item, rating (and timestamp)."""
+        data: dict[str, Any] = {
+            "user": self.user_ids.raw_ids[self.users],
+            "item": self.item_ids.raw_ids[self.items],
+            "rating": self.ratings,
+        }
+        if self.timestamps is not None:
+            data["timestamp"] = self.timestamps
+        return pd.DataFrame(data)
+
+    def item_titles(self) -> list[str]:
+        """A display name per item index: the title when known, else the raw id."""
+        if self.item_meta is not None and "title" in self.item_meta.columns:
+            return [str(t) for t in self.item_meta["title"].fillna("").to_numpy()]
+        return [str(r) for r in self.item_ids.raw_ids]
+
+
+def _frozen(arr: Any, dtype: type, name: str, copy: bool) -> np.ndarray:
+    values = np.asarray(arr)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {values.shape}")
+    if values.dtype.kind not in "iuf" and values.size:
+        raise DataError(f"{name} must be numeric, got dtype {values.dtype}", field=name)
+    out = values.astype(dtype, copy=copy)  # copy=True: never alias the caller's array
+    out.setflags(write=False)
+    return out
+
+
+def _check_range(idx: np.ndarray, n: int, kind: str) -> None:
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        raise ValueError(f"{kind} indices must lie in 0..{n - 1}")
+
+
+def _aligned(meta: pd.DataFrame | None, n: int, kind: str) -> pd.DataFrame | None:
+    if meta is None:
+        return None
+    if len(meta) != n:
+        raise ValueError(f"{kind} metadata has {len(meta)} rows, expected one per {kind} ({n})")
+    return meta
+
+
+def _reindex(meta: pd.DataFrame | None, ids: IdMap) -> pd.DataFrame | None:
+    """Metadata indexed by raw id -> one row per index (missing ids get empty rows)."""
+    if meta is None:
+        return None
+    out = meta[~meta.index.duplicated(keep="last")].reindex(ids.raw_ids)
+    return out.reset_index(drop=True)
+
+
+def _latest_of_duplicates(
+    users: np.ndarray, items: np.ndarray, n_items: int, timestamps: np.ndarray | None
+) -> np.ndarray | None:
+    """Row indices to keep when (user, item) pairs repeat, or None when all pairs are unique."""
+    keys = users.astype(np.int64) * n_items + items
+    dup = pd.Series(keys).duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return None
+    order = np.arange(len(keys))
+    if timestamps is not None:
+        # Stable sort by timestamp so that, per key, the last row is the latest (ties: file order).
+        order = np.argsort(np.asarray(timestamps), kind="stable")
+    last = pd.Series(keys[order]).duplicated(keep="last").to_numpy()
+    return np.sort(order[~last])

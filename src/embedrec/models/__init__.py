@@ -1,0 +1,1 @@
+"""Models that learn embeddings from interactions."""
