@@ -25,3 +25,38 @@ def ml100k_dir(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def ml_small_dir(shared_data: Path) -> Path:
     return shared_data / "ml-latest-small"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless system Chromium driven by Playwright (it cannot download a browser of its own)."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (CI installs it: apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def small_model():
+    """A DotBias fitted in a few seconds on the bundled movielens-small data (shared by many tests)."""
+    import embedrec
+
+    data = embedrec.load_dataset("movielens-small")
+    return embedrec.DotBias(n_factors=32, epochs=5, batch_size=4096, lr=0.02, verbose=False).fit(data)
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(small_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`small_model` saved to a temporary model directory."""
+    return small_model.save(tmp_path_factory.mktemp("models") / "small")

@@ -31,7 +31,7 @@ class RatingScale:
     @classmethod
     def infer(cls, ratings: np.ndarray) -> RatingScale:
         """The smallest scale that holds these ratings, with the step when they sit on a grid."""
-        values = np.unique(ratings)
+        values = _distinct(ratings)
         if values.size == 0:
             return cls(0.0, 1.0, None)
         low, high = float(values[0]), float(values[-1])
@@ -45,6 +45,11 @@ class RatingScale:
         return {"low": self.low, "high": self.high, "step": self.step}
 
 
+def _distinct(ratings: np.ndarray) -> np.ndarray:
+    """Sorted distinct ratings; hashing is O(n) and ratings have few distinct values."""
+    return np.sort(pd.unique(ratings.ravel())).astype(np.float64)
+
+
 def _factorize(raw: np.ndarray, kind: str) -> tuple[np.ndarray, IdMap]:
     """Raw ids -> (int32 indices, IdMap) with indices in sorted raw-id order, in O(n) for small ints."""
     if raw.dtype.kind in "iu" and raw.size:
@@ -52,9 +57,9 @@ def _factorize(raw: np.ndarray, kind: str) -> tuple[np.ndarray, IdMap]:
         if low >= 0 and high < max(4 * raw.size, 1 << 20):
             present = np.zeros(high + 1, dtype=bool)
             present[raw] = True
-            position = np.cumsum(present, dtype=np.int64) - 1
+            position = np.cumsum(present, dtype=np.int32) - 1  # int32 already: the gather below is final
             uniques = np.flatnonzero(present)
-            return position[raw].astype(np.int32), IdMap(uniques, kind=kind)
+            return position[raw], IdMap(uniques, kind=kind)
     codes, uniques = pd.factorize(raw, sort=True)
     return codes.astype(np.int32), IdMap(np.asarray(uniques), kind=kind)
 
@@ -325,6 +330,8 @@ def _latest_of_duplicates(
     users: np.ndarray, items: np.ndarray, n_items: int, timestamps: np.ndarray | None
 ) -> np.ndarray | None:
     """Row indices to keep when (user, item) pairs repeat, or None when all pairs are unique."""
+    if _sorted_unique(users, items):
+        return None
     keys = users.astype(np.int64) * n_items + items
     dup = pd.Series(keys).duplicated(keep=False).to_numpy()
     if not dup.any():
@@ -335,3 +342,18 @@ def _latest_of_duplicates(
         order = np.argsort(np.asarray(timestamps), kind="stable")
     last = pd.Series(keys[order]).duplicated(keep="last").to_numpy()
     return np.sort(order[~last])
+
+
+def _sorted_unique(users: np.ndarray, items: np.ndarray, block: int = 1 << 20) -> bool:
+    """True when rows are sorted by (user, item) with no repeat: then no pair repeats, checked in O(n).
+
+    Most exports (MovieLens among them) come sorted this way, which spares hashing every pair.
+    Works in blocks so the temporaries stay small next to the data.
+    """
+    for start in range(0, len(users) - 1, block):
+        u = users[start : start + block + 1]
+        i = items[start : start + block + 1]
+        du = np.diff(u)
+        if (du < 0).any() or ((du == 0) & (np.diff(i) <= 0)).any():
+            return False
+    return True

@@ -1,9 +1,124 @@
-"""CLI verbs about data: `datasets` and `info`."""
+"""CLI verbs about data: `datasets` (the built-in ones) and `info` (what a dataset holds)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
 import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Dataset cache folder (default: $EMBEDREC_DATA or the user cache)."),
+]
 
 
 def register(cli: typer.Typer) -> None:
     """Add the data verbs to the CLI."""
+    cli.command("datasets")(datasets)
+    cli.command("info")(info)
+
+
+def datasets(data_dir: DataDir = None) -> None:
+    """List the built-in datasets, their sizes, and whether they are cached."""
+    from embedrec.datasets import data_home, list_datasets
+
+    table = Table(title="Built-in datasets", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", style="bold", no_wrap=True, min_width=15)
+    for column in ("ratings", "users", "items"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("cached", no_wrap=True)
+    table.add_column("notes")
+    for d in list_datasets(data_dir):
+        table.add_row(
+            d.name,
+            f"{d.n_ratings:,}",
+            f"{d.n_users:,}",
+            f"{d.n_items:,}",
+            "[green]bundled[/]" if d.url is None else ("[green]yes[/]" if d.cached else "no"),
+            d.description,
+        )
+    console.print(table)
+    console.print(f"cache: {data_home(data_dir)}", style="dim", highlight=False)
+
+
+def info(
+    data: Annotated[str, typer.Argument(help="A built-in dataset name, or a ratings file, folder or zip.")],
+    data_dir: DataDir = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar while downloading.")] = True,
+) -> None:
+    """Users, items, ratings, density, rating histogram, activity quantiles and time range."""
+    from embedrec.datasets import load_dataset
+
+    d = load_dataset(data, data_dir=data_dir, progress=progress)
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("data", data)
+    if d.source and d.source != data:
+        summary.add_row("file", d.source)
+    summary.add_row("users", f"{d.n_users:,}")
+    summary.add_row("items", f"{d.n_items:,}")
+    summary.add_row("ratings", f"{len(d):,}")
+    summary.add_row("density", f"{d.density:.3%}")
+    step = f" in steps of {d.scale.step:g}" if d.scale.step else ""
+    summary.add_row("scale", f"{d.scale.low:g} to {d.scale.high:g}{step}")
+    summary.add_row("time range", _time_range(d.timestamps))
+    meta = [name for name, m in (("items", d.item_meta), ("users", d.user_meta)) if m is not None]
+    for kind, m in (("item", d.item_meta), ("user", d.user_meta)):
+        if m is not None:
+            summary.add_row(f"{kind} metadata", ", ".join(map(str, m.columns)))
+    if not meta:
+        summary.add_row("metadata", "none")
+    console.print(summary)
+    console.print()
+    console.print(_histogram(d.ratings))
+    console.print()
+    console.print(_activity(d.users, d.items, d.n_users, d.n_items))
+
+
+def _time_range(timestamps: np.ndarray | None) -> str:
+    if timestamps is None or len(timestamps) == 0:
+        return "no timestamps"
+    first, last = (datetime.fromtimestamp(int(t), tz=UTC) for t in (timestamps.min(), timestamps.max()))
+    return f"{first:%Y-%m-%d} to {last:%Y-%m-%d} ({(last - first).days / 365.25:.1f} years)"
+
+
+def _histogram(ratings: np.ndarray, width: int = 36) -> Table:
+    values, counts = np.unique(ratings, return_counts=True)
+    if len(values) > 20:  # continuous ratings: ten equal bins instead of one row per value
+        counts, edges = np.histogram(ratings, bins=10)
+        labels = [f"{a:.3g}-{b:.3g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    else:
+        labels = [f"{v:g}" for v in values]
+    table = Table(title="Ratings", title_justify="left")
+    table.add_column("rating", justify="right")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("", no_wrap=True)
+    top = max(int(counts.max()), 1)
+    for label, count in zip(labels, counts, strict=True):
+        bar = "█" * int(round(width * count / top))
+        table.add_row(label, f"{count:,}", f"{count / len(ratings):.1%}", f"[cyan]{bar}[/]")
+    return table
+
+
+def _activity(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> Table:
+    qs = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+    table = Table(title="Ratings per user and per item (quantiles)", title_justify="left")
+    table.add_column("")
+    for q in qs:
+        table.add_column({0.0: "min", 1.0: "max"}.get(q, f"{q:.0%}"), justify="right")
+    table.add_column("mean", justify="right")
+    for name, idx, n in (("per user", users, n_users), ("per item", items, n_items)):
+        counts = np.bincount(idx, minlength=n)
+        values = np.quantile(counts, qs) if n else np.zeros(len(qs))
+        table.add_row(name, *(f"{v:,.0f}" for v in values), f"{counts.mean():,.1f}" if n else "0")
+    return table

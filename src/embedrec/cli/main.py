@@ -41,9 +41,13 @@ def _root(
 
 def _register() -> None:
     # Each verb group lives in its own module and adds its commands to `cli`.
-    from embedrec.cli import data
+    from embedrec.cli import data, explain, recommend, serve, train
 
     data.register(cli)
+    explain.register(cli)
+    recommend.register(cli)
+    serve.register(cli)
+    train.register(cli)
 
 
 _register()

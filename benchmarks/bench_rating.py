@@ -1,0 +1,354 @@
+"""Rating prediction on MovieLens 100K u1–u5: embedrec's models beside the peer libraries, in one run.
+
+    bash benchmarks/setup_peers.sh                          # once: the benchmark venv with the peers
+    .bench-venv/bin/python benchmarks/bench_rating.py       # writes its section of BENCHMARKS.md
+
+Protocol: train on uN.base, test on uN.test (test rows whose user or item never appears in uN.base are
+dropped for every model alike), N = 1..5; mean RMSE / MAE / fit seconds over the folds. Also the
+embedding-size trade-off (DotBias n_factors 4..256, table + docs/embedding_size.png) and training
+throughput on the synthetic 25M-rating file of benchmarks/bench_loading.py (one epoch, peak RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _report import git_revision, machine, write_section  # noqa: E402
+
+import embedrec  # noqa: E402
+from embedrec.metrics import mae, rmse  # noqa: E402
+
+REPO = HERE.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "ml-100k"  # beside the repository, as the tests use it
+OUT = HERE / "out"
+PLOT = REPO / "docs" / "embedding_size.png"
+COMMAND = ".bench-venv/bin/python benchmarks/bench_rating.py"
+FOLDS = ("u1", "u2", "u3", "u4", "u5")
+SIZES = (4, 8, 16, 32, 64, 128, 256)
+FLAGSHIP = "embedrec DotBias (defaults)"
+
+EMBEDREC: dict[str, Callable[[], Any]] = {
+    FLAGSHIP: lambda: embedrec.DotBias(verbose=False),
+    "embedrec NeuralCF (side features)": lambda: embedrec.NeuralCF(verbose=False),
+    "embedrec BiasBaseline": lambda: embedrec.BiasBaseline(),
+    "embedrec GlobalMean": lambda: embedrec.GlobalMean(),
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_embedrec(make: Callable[[], Any], train: Any, test: Any) -> tuple[np.ndarray, float]:
+    model = make()
+    start = time.perf_counter()
+    model.fit(train)
+    fit_s = time.perf_counter() - start
+    return model.predict(test.users, test.items, raw=False).astype(np.float64), fit_s
+
+
+def warm_up(data: str, fold: str) -> None:
+    """One untimed fit of each torch model: the first fit in a process pays torch's start-up costs."""
+    train, _ = embedrec.predefined_split(data, fold)
+    start = time.perf_counter()
+    for make in (
+        lambda: embedrec.DotBias(epochs=1, verbose=False),
+        lambda: embedrec.NeuralCF(epochs=1, verbose=False),
+    ):
+        make().fit(train)
+    log(f"warm-up fits: {time.perf_counter() - start:.1f} s")
+
+
+def rating_runs(data: str, folds: tuple[str, ...], names: list[str] | None, peers_on: bool) -> dict:
+    """{model: {fold: {rmse, mae, fit_s}}} plus {model: error} for peers that could not run."""
+    import peers
+
+    runners: dict[str, Callable] = {
+        name: (lambda tr, te, _dfs, make=make: run_embedrec(make, tr, te)) for name, make in EMBEDREC.items()
+    }
+    if peers_on:
+        for name, fn in peers.RATING_PEERS.items():
+            runners[name] = lambda _tr, _te, dfs, fn=fn: tuple(fn(*dfs))
+    if names:
+        runners = {k: v for k, v in runners.items() if any(n.lower() in k.lower() for n in names)}
+    results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in runners}
+    failed: dict[str, str] = {}
+    warm_up(data, folds[0])
+    for fold in folds:
+        train, test = embedrec.predefined_split(data, fold)
+        dfs = (train.to_dataframe(), test.to_dataframe())
+        truth = test.ratings.astype(np.float64)
+        for name, run in runners.items():
+            if name in failed:
+                continue
+            try:
+                preds, fit_s = run(train, test, dfs)
+            except ImportError as exc:  # a peer missing from this venv: say so in the table
+                failed[name] = str(exc).split(" (")[0]
+                log(f"{name}: {failed[name]}")
+                continue
+            r = {"rmse": float(rmse(truth, preds)), "mae": float(mae(truth, preds)), "fit_s": fit_s}
+            results[name][fold] = r
+            log(f"{fold} {name}: RMSE {r['rmse']:.4f} MAE {r['mae']:.4f} fit {fit_s:.2f} s")
+    return {"results": {k: v for k, v in results.items() if v}, "failed": failed}
+
+
+def size_runs(data: str, folds: tuple[str, ...]) -> dict[int, dict[str, dict[str, float]]]:
+    """DotBias at each n_factors (other settings default) on every fold."""
+    out: dict[int, dict[str, dict[str, float]]] = {k: {} for k in SIZES}
+    for fold in folds:
+        train, test = embedrec.predefined_split(data, fold)
+        truth = test.ratings.astype(np.float64)
+        for k in SIZES:
+            preds, fit_s = run_embedrec(lambda k=k: embedrec.DotBias(n_factors=k, verbose=False), train, test)
+            out[k][fold] = {"rmse": float(rmse(truth, preds)), "fit_s": fit_s}
+            log(f"{fold} DotBias n_factors={k}: RMSE {out[k][fold]['rmse']:.4f} fit {fit_s:.2f} s")
+    return out
+
+
+def throughput_worker(csv: Path, max_ratings: int | None) -> dict[str, float]:
+    """In a fresh process: load the synthetic file, train DotBias for one epoch, report rate and peak RSS."""
+    from bench_loading import peak_rss_bytes
+
+    start = time.perf_counter()
+    data = embedrec.read_ratings(csv)
+    load_s = time.perf_counter() - start
+    n_total = len(data)
+    if max_ratings is not None and max_ratings < n_total:
+        rows = np.random.default_rng(0).choice(n_total, size=max_ratings, replace=False)
+        data = data.subset(np.sort(rows))
+    model = embedrec.DotBias(epochs=1, verbose=False)
+    start = time.perf_counter()
+    model.fit(data)
+    epoch_s = time.perf_counter() - start
+    return {
+        "ratings": len(data),
+        "total_ratings": n_total,
+        "users": data.n_users,
+        "items": data.n_items,
+        "load_s": load_s,
+        "epoch_s": epoch_s,
+        "ratings_per_s": len(data) / epoch_s,
+        "peak_rss": peak_rss_bytes(),
+        "batch_size": model.batch_size,
+        "n_factors": model.n_factors,
+    }
+
+
+def throughput(max_ratings: int | None) -> dict[str, float]:
+    from bench_loading import CSV, generate
+
+    if not CSV.exists():
+        log(f"generating {CSV} (once) ...")
+        generate(CSV)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--throughput-worker",
+        str(CSV),
+        "--torch-threads",
+        str(torch.get_num_threads()),
+    ]
+    if max_ratings is not None:
+        cmd += ["--max-ratings", str(max_ratings)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+def mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def rating_table(runs: dict, folds: tuple[str, ...]) -> list[str]:
+    results, failed = runs["results"], runs["failed"]
+    lines = [
+        "| model | RMSE (mean) | MAE (mean) | fit s (mean) | "
+        + " | ".join(f"RMSE {f}" for f in folds)
+        + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(folds),
+    ]
+    for name, per_fold in sorted(results.items(), key=lambda kv: mean([r["rmse"] for r in kv[1].values()])):
+        cells = [f"{per_fold[f]['rmse']:.4f}" if f in per_fold else "—" for f in folds]
+        bold = "**" if name == FLAGSHIP else ""
+        lines.append(
+            f"| {bold}{name}{bold} | {bold}{mean([r['rmse'] for r in per_fold.values()]):.4f}{bold} | "
+            f"{mean([r['mae'] for r in per_fold.values()]):.4f} | "
+            f"{mean([r['fit_s'] for r in per_fold.values()]):.2f} | " + " | ".join(cells) + " |"
+        )
+    for name, why in failed.items():
+        lines.append(f"| {name} | not run: {why} | | | " + " | ".join("—" for _ in folds) + " |")
+    ours = results.get(FLAGSHIP)
+    peers = [n for n in results if not n.startswith("embedrec")]
+    if ours and peers:
+        lines += [
+            "",
+            f"Fit-time ratio {FLAGSHIP.removeprefix('embedrec ')} / peer, per split "
+            "(below 1: embedrec is faster):",
+            "",
+            "| peer | " + " | ".join(folds) + " | mean |",
+            "|---|" + "---:|" * (len(folds) + 1),
+        ]
+        for name in peers:
+            ratios = [
+                ours[f]["fit_s"] / results[name][f]["fit_s"]
+                for f in folds
+                if f in ours and f in results[name]
+            ]
+            cells = [
+                f"{ours[f]['fit_s'] / results[name][f]['fit_s']:.2f}"
+                if f in ours and f in results[name]
+                else "—"
+                for f in folds
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean(ratios):.2f} |")
+    return lines
+
+
+def size_table(sizes: dict[int, dict[str, dict[str, float]]]) -> list[str]:
+    lines = [
+        "| n_factors | RMSE (mean) | RMSE (min–max over folds) | fit s (mean) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for k, per_fold in sizes.items():
+        rm = [r["rmse"] for r in per_fold.values()]
+        lines.append(
+            f"| {k} | {mean(rm):.4f} | {min(rm):.4f}–{max(rm):.4f} | "
+            f"{mean([r['fit_s'] for r in per_fold.values()]):.2f} |"
+        )
+    return lines
+
+
+def plot_sizes(sizes: dict[int, dict[str, dict[str, float]]], path: Path) -> None:
+    """RMSE and fit time against the embedding size, one PNG for the README."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = list(sizes)
+    rm = [mean([r["rmse"] for r in sizes[k].values()]) for k in ks]
+    fit = [mean([r["fit_s"] for r in sizes[k].values()]) for k in ks]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+    ax.plot(ks, rm, "o-", color="tab:blue", label="RMSE (mean of u1–u5)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("embedding size (n_factors)")
+    ax.set_ylabel("test RMSE", color="tab:blue")
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(ks, fit, "s--", color="tab:orange", label="fit seconds")
+    ax2.set_ylabel("fit seconds per split", color="tab:orange")
+    ax2.set_ylim(bottom=0)
+    ax.set_title("DotBias on MovieLens 100K: bigger embeddings cost time, not always accuracy", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def throughput_lines(t: dict[str, float]) -> list[str]:
+    mib = 1 / 2**20
+    sub = "" if t["ratings"] == t["total_ratings"] else f" (a random subsample of the {t['total_ratings']:,})"
+    return [
+        f"One epoch of DotBias (defaults: {t['n_factors']} factors, batch {t['batch_size']:,}) on "
+        f"{t['ratings']:,} ratings{sub} of the synthetic ML-25M-shaped file ({t['users']:,} users × "
+        f"{t['items']:,} items), in a fresh process:",
+        "",
+        "| ratings/s per epoch | epoch seconds | load seconds | peak RSS (MiB) |",
+        "|---:|---:|---:|---:|",
+        f"| {t['ratings_per_s']:,.0f} | {t['epoch_s']:.1f} | {t['load_s']:.1f} "
+        f"| {t['peak_rss'] * mib:,.0f} |",
+    ]
+
+
+def markdown(runs: dict | None, sizes: dict | None, tput: dict | None, folds: tuple[str, ...]) -> str:
+    lines = [
+        "## Rating prediction: MovieLens 100K, u1–u5",
+        "",
+        f"Train on uN.base, test on uN.test, folds {', '.join(folds)}; every model sees the same rows "
+        f"(test ratings of users or items absent from uN.base are dropped). {machine()}; "
+        f"revision {git_revision()}. Peers run in the same process from the benchmark venv; fit seconds are "
+        "wall time of `fit` alone, after one untimed warm-up fit of each embedrec torch model (torch's "
+        "first-call costs), on a machine shared with other work: treat small differences as noise.",
+        "",
+    ]
+    if runs:
+        lines += rating_table(runs, folds)
+        lines += [
+            "",
+            "Peer settings: Surprise SVD / SVD++ defaults (`random_state=0`), SVD tuned as n_factors=200, "
+            "n_epochs=80 (other settings default); cornac MF defaults; fastai `collab_learner` as in the "
+            "fastai book (n_factors=50 or `use_nn=True, layers=[100, 50]`, y_range=(0, 5.5), "
+            "`fit_one_cycle(5, 5e-3, wd=0.1)`, batch 64), trained on all of uN.base.",
+        ]
+    if sizes:
+        lines += ["", "### Embedding size trade-off (DotBias, other settings default)", ""]
+        lines += size_table(sizes)
+        lines += ["", f"![RMSE and fit time against embedding size](docs/{PLOT.name})"]
+    if tput:
+        lines += ["", "### Training throughput", ""] + throughput_lines(tput)
+    lines += ["", f"Command: `{COMMAND}`"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="ML-100K folder (u.data, u1.base ...)"
+    )
+    parser.add_argument("--folds", nargs="+", default=list(FOLDS), choices=FOLDS)
+    parser.add_argument("--only", nargs="+", help="run only models whose name contains one of these")
+    parser.add_argument("--no-peers", action="store_true", help="embedrec's models only")
+    parser.add_argument("--no-sizes", action="store_true", help="skip the embedding-size sweep")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the 25M-rating epoch")
+    parser.add_argument("--max-ratings", type=int, help="subsample the 25M file for the throughput epoch")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch threads for every torch model, embedrec's and fastai's (default 1: on a shared 2-core "
+        "machine a second thread mostly waits, and fastai's small steps slow down several-fold)",
+    )
+    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md and docs/ alone")
+    parser.add_argument("--throughput-worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.torch_threads)
+    if args.throughput_worker:
+        print(json.dumps(throughput_worker(args.throughput_worker, args.max_ratings)))
+        return
+    folds = tuple(args.folds)
+    data = str(args.data) if args.data.exists() else "ml-100k"  # else the cached/downloaded dataset
+    OUT.mkdir(parents=True, exist_ok=True)
+    runs = rating_runs(data, folds, args.only, not args.no_peers)
+    sizes = None if args.no_sizes else size_runs(data, folds)
+    tput = None if args.no_throughput else throughput(args.max_ratings)
+    raw = {"runs": runs, "sizes": sizes, "throughput": tput, "folds": folds}
+    (OUT / "bench_rating.json").write_text(json.dumps(raw, indent=1))
+    text = markdown(runs, sizes, tput, folds)
+    print(text)
+    if not args.no_write:
+        if sizes:
+            plot_sizes(sizes, PLOT)
+        write_section("rating", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""CLI verbs using a trained model: `recommend` (a known user, or a new one from a few ratings), `similar`.
+
+embedrec recommend DIR --user 196 -n 10
+embedrec recommend DIR --rate "Toy Story=5" --rate "Fargo=4" --rate "Scream=1"
+embedrec recommend DIR --like "Star Wars" --like "Return of the Jedi"
+embedrec similar DIR "Star Wars" -n 10
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console, Group
+from rich.table import Table
+
+from embedrec.errors import DataError, EmbedrecError
+
+console = Console()
+
+EXAMPLES = """
+Examples:
+
+  embedrec recommend models/ml100k --user 196 -n 10
+
+  embedrec recommend models/ml100k --rate "Toy Story=5" --rate "Fargo=4" --rate "Scream=1"
+
+  embedrec similar models/ml100k "Star Wars" -n 10
+"""
+
+DEMO_RATINGS = {"Toy Story": 5.0, "Fargo": 4.0, "Scream": 1.0}
+DEMO_TITLES = ("Star Wars", "Pulp Fiction")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the `recommend` and `similar` verbs to the CLI."""
+    cli.command("recommend", epilog=EXAMPLES)(recommend)
+    cli.command("similar", epilog=EXAMPLES)(similar)
+
+
+def recommend(
+    model_dir: Annotated[Path, typer.Argument(help="A saved model directory.")],
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Raw id of a user the model knows.")
+    ] = None,
+    rate: Annotated[
+        list[str] | None,
+        typer.Option("--rate", "-r", help='A new user\'s rating, "TITLE or ID=RATING" (repeat it).'),
+    ] = None,
+    like: Annotated[
+        list[str] | None,
+        typer.Option("--like", "-l", help="An item a new user liked, no rating (repeat it)."),
+    ] = None,
+    n: Annotated[int, typer.Option("-n", help="How many recommendations.", min=1)] = 10,
+    popularity: Annotated[
+        float,
+        typer.Option(
+            help="Weight of the log-popularity prior in the ranking (0 = predicted rating alone).", min=0
+        ),
+    ] = 1.0,
+    include_seen: Annotated[bool, typer.Option(help="Also show items the user already rated.")] = False,
+) -> None:
+    """Top-N recommendations for a known user (--user) or a new one (--rate / --like), with titles."""
+    given = sum(x is not None and x != [] for x in (user, rate, like))
+    if given != 1:
+        raise typer.BadParameter("give exactly one of --user, --rate (repeatable) or --like (repeatable)")
+    model = _load(model_dir)
+    if user is not None:
+        ids, scores = model.recommend(user, n=n, exclude_seen=not include_seen, popularity=popularity)
+        title = f"Top {n} for user {user}"
+    elif rate:
+        ratings = [parse_rating(text) for text in rate]
+        ids, scores = model.recommend_for_ratings(ratings, n=n, popularity=popularity)
+        title = "Top {} for a new user who rated {}".format(n, ", ".join(f"{t}={r:g}" for t, r in ratings))
+    else:
+        ids, scores = model.recommend_from_items(like, n=n)
+        title = "Top {} for a new user who liked {}".format(n, ", ".join(like))
+        console.print(items_table(model, ids, scores, title=title, score="preference"))
+        return
+    console.print(items_table(model, ids, scores, title=title, score="predicted"))
+
+
+def similar(
+    source: Annotated[Path, typer.Argument(help="A saved model directory (or a vectors file).")],
+    query: Annotated[str, typer.Argument(help="An item title or raw id (a user id with --users).")],
+    n: Annotated[int, typer.Option("-n", help="How many neighbours.", min=1)] = 10,
+    metric: Annotated[str, typer.Option(help="cosine, dot or euclidean.")] = "cosine",
+    users: Annotated[bool, typer.Option("--users", help="Find similar users instead of items.")] = False,
+) -> None:
+    """The items (or users) whose learned vectors are closest to one item's (or user's)."""
+    if source.is_file():
+        _similar_vectors(source, query, n, metric)
+        return
+    model = _load(source)
+    if users:
+        ids, sims = model.similar_users(query, n=n, metric=metric)
+        table = Table(title=f"Users most like user {query} ({metric})")
+        for col in ("#", "user", "similarity"):
+            table.add_column(col, justify="right")
+        for rank, (u, s) in enumerate(zip(ids, sims, strict=True), 1):
+            table.add_row(str(rank), str(u), f"{s:.3f}")
+        console.print(table)
+        return
+    anchor = model._item_index(query)
+    ids, sims = model.similar_items(model.item_ids_.raw_id(anchor), n=n, metric=metric)
+    name = _titles(model)[anchor]
+    console.print(items_table(model, ids, sims, title=f"Most similar to {name} ({metric})", score=metric))
+
+
+def parse_rating(text: str) -> tuple[Any, float]:
+    """'Toy Story=5' -> ('Toy Story', 5.0); the item part may be a title or a raw id."""
+    item, sep, value = str(text).rpartition("=")
+    if not sep or not item.strip():
+        raise DataError(f'expected "TITLE=RATING", got {text!r}', field="rate")
+    try:
+        rating = float(value)
+    except ValueError:
+        raise DataError(f"rating {value.strip()!r} in {text!r} is not a number", field="rate") from None
+    if not math.isfinite(rating):
+        raise DataError(f"rating in {text!r} is not a finite number", field="rate")
+    item = item.strip()
+    return (int(item) if item.isdigit() else item), rating
+
+
+def items_table(model: Any, ids: np.ndarray, scores: np.ndarray, *, title: str, score: str) -> Table:
+    """A rich table of items with title, year, genres and score."""
+    meta = model.item_meta_
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("item", justify="right")
+    table.add_column("title")
+    has = {c: meta is not None and c in meta.columns for c in ("year", "genres")}
+    if has["year"]:
+        table.add_column("year", justify="right")
+    if has["genres"]:
+        table.add_column("genres", style="dim")
+    table.add_column(score, justify="right")
+    titles = _titles(model)
+    for rank, (raw, value) in enumerate(zip(ids, scores, strict=True), 1):
+        i = model.item_ids_.index(raw)
+        row = [str(rank), str(raw), titles[i]]
+        if has["year"]:
+            year = meta["year"].iloc[i]
+            row.append(
+                "" if year is None or (isinstance(year, float) and math.isnan(year)) else f"{int(year)}"
+            )
+        if has["genres"]:
+            genres = meta["genres"].iloc[i]
+            row.append(str(genres).replace("|", ", ") if isinstance(genres, str) else "")
+        row.append(f"{value:.3f}")
+        table.add_row(*row)
+    return table
+
+
+def demo_tail(model: Any, n: int = 5) -> Group:
+    """What `embedrec demo` shows last: a made-up user's recommendations and neighbours of famous titles."""
+    parts: list[Any] = []
+    known = {}
+    for item, rating in DEMO_RATINGS.items():
+        try:
+            model._item_index(item)
+        except EmbedrecError:  # this catalogue lacks that title
+            continue
+        known[item] = rating
+    if known:
+        ids, scores = model.recommend_for_ratings(known, n=n, popularity=1.0)
+        label = ", ".join(f"{t}={r:g}" for t, r in known.items())
+        parts.append(
+            items_table(model, ids, scores, title=f"A new user who rated {label}", score="predicted")
+        )
+    for item in DEMO_TITLES:
+        try:
+            anchor = model._item_index(item)
+        except EmbedrecError:
+            continue
+        ids, sims = model.similar_items(model.item_ids_.raw_id(anchor), n=n)
+        parts.append(
+            items_table(model, ids, sims, title=f"Most similar to {_titles(model)[anchor]}", score="cosine")
+        )
+    return Group(*parts)
+
+
+def _titles(model: Any) -> list[str]:
+    return model._display_titles()
+
+
+def _load(model_dir: Path) -> Any:
+    from embedrec import load_model
+
+    model = load_model(model_dir)
+    if not hasattr(model, "recommend"):
+        raise DataError(f"{type(model).__name__} models cannot recommend (they learn no item factors)")
+    return model
+
+
+def _similar_vectors(path: Path, query: str, n: int, metric: str) -> None:
+    """Neighbours in a pre-trained vectors file, through embedrec.vectors when it is available."""
+    try:
+        from embedrec import vectors
+    except ImportError:
+        raise DataError(
+            f"{path} is a file, not a model directory: save a model with `embedrec train`"
+        ) from None
+    console.print(vectors.similar_table(path, query, n=n, metric=metric))

@@ -1,0 +1,70 @@
+"""CLI verb `serve`: the web page and HTTP API for a saved model, on loopback unless told otherwise."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def serve_model(model: Any, host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = False) -> None:
+    """Build the app for a model (or model directory) and serve it with uvicorn until Ctrl+C."""
+    import uvicorn
+
+    from embedrec.cli.main import console
+    from embedrec.web import create_app
+
+    if not 0 <= port <= 65535:
+        raise typer.BadParameter(f"port must be 0..65535, got {port}")
+    app = create_app(model)
+    service = app.state.service
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    console.print(
+        f"Serving {type(service.model).__name__} ({len(service.item_ids):,} items, "
+        f"{len(service.user_ids):,} users) at [bold]{url}[/]  (API docs at {url}docs; Ctrl+C stops)"
+    )
+    if not _is_loopback(host):
+        console.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server")
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def demo_model_dir(out: Path | None = None) -> Path:
+    """Where `embedrec demo --serve` keeps its model: `out` if given, else the user's data folder."""
+    if out is not None:
+        return Path(out)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("embedrec")) / "demo-model"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the `serve` verb to the CLI."""
+
+    @cli.command()
+    def serve(
+        model_dir: Annotated[Path, typer.Argument(help="A saved model directory (from `embedrec train`).")],
+        host: Annotated[
+            str, typer.Option(help="Address to listen on; 0.0.0.0 exposes it to the network.")
+        ] = ("127.0.0.1"),
+        port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+        open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+    ) -> None:
+        """Serve the web page (search, rate, recommendations, map) and the HTTP API for a model."""
+        serve_model(model_dir, host, port, open_browser=open_browser)

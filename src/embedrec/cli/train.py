@@ -1,0 +1,268 @@
+"""CLI verbs that fit and score rating models: `train`, `evaluate`, `predict` and `demo`.
+
+embedrec train ml-100k --model dotbias --split u1 --out models/ml100k
+embedrec evaluate models/ml100k ml-100k --split u1
+embedrec predict models/ml100k --user 196 --item 242
+embedrec demo
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+MODELS = {"dotbias": "DotBias", "neural": "NeuralCF", "baseline": "BiasBaseline", "mean": "GlobalMean"}
+FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+SPLITS = (*FOLDS, "random", "user", "temporal", "none")
+
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        "-s",
+        help="How to hold out test ratings: u1..u5/ua/ub (ML-100K's folds), random, user, temporal, none.",
+    ),
+]
+FractionOpt = Annotated[
+    float, typer.Option("--test-fraction", help="Share of ratings held out.", min=0.01, max=0.9)
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the split and the model.")]
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the model verbs to the CLI."""
+    cli.command("train")(train)
+    cli.command("evaluate")(evaluate)
+    cli.command("predict")(predict)
+    cli.command("demo")(demo)
+
+
+def split_data(data: str, split: str, test_fraction: float = 0.2, seed: int = 0) -> tuple[Any, Any]:
+    """(train, test) Interactions for a dataset name/path and a split name; test is None for "none"."""
+    import embedrec
+
+    if split not in SPLITS:
+        raise typer.BadParameter(
+            f"unknown split {split!r}; choose one of {', '.join(SPLITS)}", param_hint="--split"
+        )
+    if split in FOLDS:
+        return embedrec.predefined_split(data, split)
+    full = embedrec.load_dataset(data)
+    if split == "random":
+        return embedrec.random_split(full, test_fraction=test_fraction, seed=seed)
+    if split == "user":
+        return embedrec.user_split(full, test_fraction=test_fraction, seed=seed)
+    if split == "temporal":
+        return embedrec.temporal_split(full, test_fraction=test_fraction)
+    return full, None
+
+
+def make_model(name: str, *, seed: int = 0, verbose: bool = True, **overrides: Any) -> Any:
+    """A model by its CLI name with hyper-parameter overrides (None values keep the defaults)."""
+    import embedrec
+
+    if name not in MODELS:
+        raise typer.BadParameter(
+            f"unknown model {name!r}; choose one of {', '.join(MODELS)}", param_hint="--model"
+        )
+    cls = getattr(embedrec, MODELS[name])
+    params = set(cls._param_names())
+    given = {k: v for k, v in {**overrides, "seed": seed, "verbose": verbose}.items() if v is not None}
+    unused = sorted(k for k in given if k not in params and k not in ("seed", "verbose"))
+    if unused:
+        raise typer.BadParameter(f"--{unused[0].replace('_', '-')} does not apply to the {name} model")
+    return cls(**{k: v for k, v in given.items() if k in params})
+
+
+def metrics_table(rows: dict[str, dict[str, float]], title: str) -> Table:
+    """A small table: one row per data part, RMSE and MAE columns."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ratings", style="bold")
+    for col in ("n", "RMSE", "MAE"):
+        table.add_column(col, justify="right")
+    for name, m in rows.items():
+        table.add_row(name, f"{int(m['n']):,}", f"{m['rmse']:.4f}", f"{m['mae']:.4f}")
+    return table
+
+
+def score(model: Any, part: Any) -> dict[str, float]:
+    """RMSE and MAE of a model on Interactions that share its id maps."""
+    from embedrec.metrics import mae, rmse
+
+    pred = model.predict(part.users, part.items, raw=False)
+    return {"n": len(part), "rmse": rmse(part.ratings, pred), "mae": mae(part.ratings, pred)}
+
+
+def train(
+    data: Annotated[str, typer.Argument(help="A built-in dataset name, or a ratings file/folder/zip.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="dotbias, neural, baseline or mean.")
+    ] = "dotbias",
+    split: SplitOpt = "random",
+    test_fraction: FractionOpt = 0.2,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Save the fitted model to this folder.")
+    ] = None,
+    factors: Annotated[int | None, typer.Option("--factors", "-k", help="Embedding size.", min=1)] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.", min=1)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    seed: SeedOpt = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fit a model on the training part of a split, report RMSE/MAE, and optionally save it."""
+    fitted, train_part, test_part, seconds = _fit(
+        data, model, split, test_fraction, seed, quiet, factors, epochs, lr
+    )
+    rows = {"train": score(fitted, train_part)}
+    if test_part is not None and len(test_part):
+        rows["test"] = score(fitted, test_part)
+    console.print(
+        metrics_table(rows, f"{type(fitted).__name__} on {data} ({split} split), fit in {seconds:.1f} s")
+    )
+    if out is not None:
+        path = fitted.save(out)
+        console.print(f"saved to [bold]{path}[/]")
+
+
+def _fit(
+    data: str,
+    model: str,
+    split: str,
+    test_fraction: float,
+    seed: int,
+    quiet: bool,
+    factors: int | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+) -> tuple[Any, Any, Any, float]:
+    estimator = make_model(model, seed=seed, verbose=not quiet, n_factors=factors, epochs=epochs, lr=lr)
+    train_part, test_part = split_data(data, split, test_fraction, seed)
+    start = time.perf_counter()
+    fitted = estimator.fit(train_part, test_part if test_part is not None and len(test_part) else None)
+    return fitted, train_part, test_part, time.perf_counter() - start
+
+
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A saved model directory.")],
+    data: Annotated[str, typer.Argument(help="The dataset the model was trained on (name or path).")],
+    split: SplitOpt = "random",
+    test_fraction: FractionOpt = 0.2,
+    seed: SeedOpt = 0,
+    ranking: Annotated[bool, typer.Option("--ranking", help="Also ranking metrics of the top-k.")] = False,
+    k: Annotated[int, typer.Option("-k", help="Cut-off for ranking metrics.", min=1)] = 10,
+    threshold: Annotated[float, typer.Option(help="Test ratings at least this count as liked.")] = 4.0,
+) -> None:
+    """Score a saved model on the test part of a split (use the split it was trained with)."""
+    from embedrec.persist import load_model
+
+    fitted = load_model(model_dir)
+    train_part, test_part = split_data(data, split, test_fraction, seed)
+    if test_part is None or not len(test_part):
+        raise typer.BadParameter(
+            "this split has no test ratings; choose another --split", param_hint="--split"
+        )
+    test_part, skipped = _align(fitted, test_part)
+    console.print(metrics_table({"test": score(fitted, test_part)}, f"{model_dir} on {data} ({split} split)"))
+    if skipped:
+        console.print(
+            f"[yellow]{skipped:,} test ratings skipped: their user or item is unknown to the model[/]"
+        )
+    if ranking:
+        from embedrec.ranking import ranking_comparison, report_frame
+
+        train_part, _ = _align(fitted, train_part)
+        frame = report_frame(ranking_comparison(fitted, train_part, test_part, k=k, threshold=threshold))
+        table = Table(
+            title=f"Ranking @ {k} (liked = rating ≥ {threshold:g})", box=box.SIMPLE_HEAD, title_justify="left"
+        )
+        for col in ["model", *map(str, frame.columns)]:
+            table.add_column(col, justify="left" if col == "model" else "right")
+        for name, row in frame.iterrows():
+            table.add_row(str(name), *(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        console.print(table)
+
+
+def _align(model: Any, part: Any) -> tuple[Any, int]:
+    """`part` re-indexed to the model's id maps, dropping rows with ids the model does not know."""
+    from embedrec.interactions import Interactions
+
+    if part.user_ids == model.user_ids_ and part.item_ids == model.item_ids_:
+        return part, 0
+    raw_u, raw_i = part.user_ids.raw_ids[part.users], part.item_ids.raw_ids[part.items]
+    known_u = np.array([u in model.user_ids_ for u in raw_u], dtype=bool)
+    known_i = np.array([i in model.item_ids_ for i in raw_i], dtype=bool)
+    keep = known_u & known_i
+    aligned = Interactions.from_arrays(
+        raw_u[keep],
+        raw_i[keep],
+        part.ratings[keep],
+        user_ids=model.user_ids_,
+        item_ids=model.item_ids_,
+        scale=model.scale_,
+        item_meta=None,
+    )
+    return aligned, int((~keep).sum())
+
+
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A saved model directory.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="Raw user id.")],
+    item: Annotated[list[str], typer.Option("--item", "-i", help="Raw item id (repeat for several).")],
+) -> None:
+    """Predicted ratings of one user for one or more items."""
+    from embedrec.persist import load_model
+
+    fitted = load_model(model_dir)
+    preds = fitted.predict(user, item)
+    table = Table(title=f"Predicted ratings for user {user}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("item", justify="right")
+    table.add_column("title")
+    table.add_column("predicted", justify="right", style="bold")
+    titles = (
+        fitted.item_meta_["title"] if fitted.item_meta_ is not None and "title" in fitted.item_meta_ else None
+    )
+    for raw, value in zip(item, np.atleast_1d(preds), strict=True):
+        title = str(titles.iloc[fitted.item_ids_.index(raw)]) if titles is not None else ""
+        table.add_row(str(raw), title, f"{value:.2f}")
+    console.print(table)
+
+
+def demo(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the model here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the web app (reusing the saved demo model if any).")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port of the web app (with --serve).")] = 8000,
+) -> None:
+    """Train the default model on the bundled movielens-small data and show what it learned."""
+    if serve:
+        from embedrec.cli.serve import demo_model_dir, serve_model
+
+        out = demo_model_dir(out)
+        if (out / "model.json").exists():
+            console.print(f"Using the demo model saved in {out}")
+            return serve_model(out, port=port)
+    console.print("Training DotBias on the bundled movielens-small (90% of ratings; 10% held out) ...")
+    fitted, train_part, test_part, seconds = _fit("movielens-small", "dotbias", "random", 0.1, 0, quiet)
+    rows = {"train": score(fitted, train_part), "held out": score(fitted, test_part)}
+    console.print(metrics_table(rows, f"DotBias fit in {seconds:.1f} s"))
+    try:
+        from embedrec.cli.recommend import demo_tail
+    except ImportError:  # the recommendation verbs are optional here
+        demo_tail = None
+    if demo_tail is not None:
+        console.print(demo_tail(fitted))
+    if out is not None:
+        console.print(f"saved to [bold]{fitted.save(out)}[/]")
+    if serve:
+        serve_model(fitted, port=port)

@@ -1,0 +1,233 @@
+"""DotBias: user and item embeddings, biases, and a dot product squashed into the rating range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from embedrec.interactions import Interactions
+from embedrec.models.base import FactorModel, SigmoidLink
+from embedrec.training import TrainConfig, TrainHistory, check_choice, check_positive, train_module
+
+
+class _SparseTimesDense(torch.autograd.Function):
+    """N @ Y for a fixed sparse N, with Nᵀ given up front so the backward pass does not transpose N."""
+
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor, n: torch.Tensor, n_t: torch.Tensor) -> torch.Tensor:
+        ctx.n_t = n_t
+        return n @ y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return ctx.n_t @ grad, None, None
+
+
+def implicit_matrix(train: Interactions) -> sp.csr_matrix:
+    """Users × items with |N(u)|^-1/2 where u rated i: the SVD++ normalisation of "which items u rated"."""
+    csr = train.csr
+    counts = np.diff(csr.indptr)
+    values = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts).astype(np.float32)
+    return sp.csr_matrix((values, csr.indices, csr.indptr), shape=csr.shape)
+
+
+def _torch_csr(m: sp.csr_matrix) -> torch.Tensor:
+    m = m.tocsr()
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(m.indptr.astype(np.int64)),
+        torch.from_numpy(m.indices.astype(np.int64)),
+        torch.from_numpy(m.data.astype(np.float32)),
+        size=m.shape,
+    )
+
+
+class DotBiasNet(nn.Module):
+    """r̂ = low' + (high' - low') · σ(b + b_u + b_i + p_u·q_i), as a torch module."""
+
+    def __init__(
+        self, n_users: int, n_items: int, n_factors: int, y_range: tuple[float, float], *, sparse: bool
+    ) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):  # reset_parameters re-initialises from a seeded generator
+            self.user_factors = nn.Embedding(n_users, n_factors, sparse=sparse)
+            self.item_factors = nn.Embedding(n_items, n_factors, sparse=sparse)
+            self.user_bias = nn.Embedding(n_users, 1, sparse=sparse)
+            self.item_bias = nn.Embedding(n_items, 1, sparse=sparse)
+        self.global_bias = nn.Parameter(torch.zeros(()))
+        self.low, self.span = y_range[0], y_range[1] - y_range[0]
+        self.init_std, self.init_global = 0.01, 0.0
+        self.reg, self.bias_reg = 0.0, 0.0
+        self.implicit: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def use_implicit(self, matrix: sp.csr_matrix) -> None:
+        """Add SVD++'s implicit term: p_u becomes p_u + Σ_{j∈N(u)} y_j / √|N(u)| (matrix from implicit_matrix)."""
+        with torch.random.fork_rng(devices=[]):
+            self.implicit_factors = nn.Embedding(*self.item_factors.weight.shape)
+        self.implicit = (_torch_csr(matrix), _torch_csr(matrix.T.tocsr()))
+
+    def user_vectors(self) -> torch.Tensor:
+        """Every user's effective factor vector  # (n_users, k)."""
+        if self.implicit is None:
+            return self.user_factors.weight
+        n, n_t = self.implicit
+        return self.user_factors.weight + _SparseTimesDense.apply(self.implicit_factors.weight, n, n_t)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        with torch.no_grad():
+            for emb in (self.user_factors, self.item_factors):
+                nn.init.normal_(emb.weight, 0.0, self.init_std, generator=generator)
+            for emb in (self.user_bias, self.item_bias):
+                nn.init.zeros_(emb.weight)
+            if self.implicit is not None:
+                nn.init.zeros_(self.implicit_factors.weight)
+            self.global_bias.fill_(self.init_global)
+
+    def _lookup(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.implicit is None:
+            p = self.user_factors(users)  # (batch, k)
+        else:
+            p = self.user_vectors()[users]  # (batch, k)
+        q = self.item_factors(items)  # (batch, k)
+        bu, bi = self.user_bias(users).squeeze(-1), self.item_bias(items).squeeze(-1)  # (batch,) each
+        return p, q, bu, bi
+
+    def raw(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        p, q, bu, bi = rows = self._lookup(users, items)
+        if self.training:
+            self._rows = (users, items, rows)  # penalty reuses them: one lookup per table per step
+        return (p * q).sum(-1) + bu + bi + self.global_bias
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.low + self.span * torch.sigmoid(self.raw(users, items))
+
+    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """L2 on the rows this batch touched (frequent users/items are regularised more often)."""
+        cached = getattr(self, "_rows", None)
+        hit = cached is not None and cached[0] is users and cached[1] is items
+        p, q, bu, bi = cached[2] if hit else self._lookup(users, items)
+        self._rows = None
+        out = self.global_bias.new_zeros(())
+        if self.reg:
+            out = out + self.reg * ((p * p).sum(-1) + (q * q).sum(-1)).mean()
+            if self.implicit is not None:
+                y = self.implicit_factors(items)  # (batch, k)
+                out = out + self.reg * (y * y).sum(-1).mean()
+        if self.bias_reg:
+            out = out + self.bias_reg * (bu * bu + bi * bi).mean()
+        return out
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """Decoupled weight decay on the factor tables only; biases stay free."""
+        factors = [self.user_factors.weight, self.item_factors.weight]
+        if self.implicit is not None:
+            factors.append(self.implicit_factors.weight)
+        return [
+            {"params": factors, "weight_decay": weight_decay},
+            {
+                "params": [self.user_bias.weight, self.item_bias.weight, self.global_bias],
+                "weight_decay": 0.0,
+            },
+        ]
+
+
+class DotBias(SigmoidLink, FactorModel):
+    """Biased matrix factorisation through a scaled sigmoid (fastai's collab "dot" model).
+
+    r̂(u, i) = low' + (high' - low') · σ(b + b_u + b_i + p_u·q_i), where [low', high'] is the data's
+    rating scale widened by `y_margin` × its width on each side, so the extreme ratings are reachable.
+    `implicit=True` adds SVD++'s term p_u += Σ_{j rated by u} y_j / √|N(u)| while training (better
+    RMSE, several times slower); it is folded into `user_factors_`, so the fitted model is the same kind.
+    """
+
+    def __init__(
+        self,
+        n_factors: int = 32,
+        *,
+        epochs: int = 6,
+        lr: float = 0.01,
+        batch_size: int = 1024,
+        weight_decay: float = 0.0,
+        reg: float = 0.1,
+        bias_reg: float = 0.0,
+        y_margin: float = 0.1,
+        init_std: float = 0.01,
+        schedule: str = "onecycle",
+        patience: int | None = None,
+        seed: int = 0,
+        implicit: bool = False,
+        sparse: bool = False,
+        device: str = "cpu",
+        verbose: bool = True,
+    ) -> None:
+        self.n_factors = n_factors
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.reg = reg
+        self.bias_reg = bias_reg
+        self.y_margin = y_margin
+        self.init_std = init_std
+        self.schedule = schedule
+        self.patience = patience
+        self.seed = seed
+        self.implicit = implicit
+        self.sparse = sparse
+        self.device = device
+        self.verbose = verbose
+        self._validate()
+
+    def _validate(self) -> None:
+        check_positive("n_factors", self.n_factors, integer=True)
+        for name in ("weight_decay", "reg", "bias_reg", "y_margin", "init_std"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if self.implicit and self.sparse:
+            raise ValueError("implicit=True needs dense gradients: use sparse=False with it")
+        self._config()  # validates epochs, lr, batch_size, schedule, patience
+
+    def _config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            patience=self.patience,
+            seed=self.seed,
+            device=self.device,
+            sparse=self.sparse,
+            verbose=self.verbose,
+            description=f"DotBias k={self.n_factors}",
+        )
+
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> DotBias:
+        """Learn factors and biases with the shared loop; early-stops on `valid` when patience is set."""
+        self._check_train(train, valid)
+        check_choice("schedule", self.schedule, ("onecycle", "cosine", "constant"))
+        low, high = self._y_range(train.scale.low, train.scale.high)
+        net = DotBiasNet(train.n_users, train.n_items, self.n_factors, (low, high), sparse=self.sparse)
+        net.init_std, net.reg, net.bias_reg = self.init_std, self.reg, self.bias_reg
+        net.init_global = self._initial_logit(train.ratings, low, high)
+        if self.implicit:
+            net.use_implicit(implicit_matrix(train))
+        val = None if valid is None else (valid.users, valid.items, valid.ratings)
+        self.history_: TrainHistory = train_module(
+            net, (train.users, train.items, train.ratings), self._config(), val
+        )
+        self._set_data_state(train)
+        net.cpu()
+        with torch.no_grad():  # the implicit term is folded into the user vectors: a plain factor model
+            self.user_factors_ = net.user_vectors().detach().numpy().astype(np.float32)
+        self.item_factors_ = net.item_factors.weight.detach().numpy().astype(np.float32)
+        self.user_bias_ = net.user_bias.weight.detach().numpy()[:, 0].astype(np.float32)
+        self.item_bias_ = net.item_bias.weight.detach().numpy()[:, 0].astype(np.float32)
+        self.global_bias_ = float(net.global_bias.detach())
+        return self

@@ -1,0 +1,395 @@
+"""NeuralCF: user and item embeddings concatenated with side features, then an MLP.
+
+r̂(u, i) = low' + (high' - low') · σ(b + b_u + b_i + MLP([p_u, q_i, x_u, x_i])), where x_u / x_i are the
+user's and item's side features: genre flags, standardised numbers (year, age) and a small embedding
+per categorical column (gender, occupation, ...). Without side features it is fastai's "neural" model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from embedrec.interactions import Interactions
+from embedrec.models.base import Recommender, SigmoidLink
+from embedrec.recommend import RecommendMixin
+from embedrec.training import (
+    TrainConfig,
+    TrainHistory,
+    check_positive,
+    predict_module,
+    torch_threads,
+    train_module,
+)
+
+SKIP_COLUMNS = {"title", "zip", "imdb_url", "url"}  # free text or near-unique: no signal to embed
+MAX_CATEGORIES = 200
+
+
+@dataclass
+class SideFeatures:
+    """Side features of one kind (users or items): numeric columns and categorical codes per index."""
+
+    numeric: np.ndarray  # (n, d) float32: flags and standardised numbers, 0 where unknown
+    codes: np.ndarray  # (n, c) int64: category codes, 0 = unknown
+    spec: list[dict[str, Any]] = field(default_factory=list)  # how each column was encoded (saved)
+
+    @property
+    def cardinalities(self) -> list[int]:
+        return [len(s["vocab"]) + 1 for s in self.spec if s["kind"] == "category"]
+
+
+def encode_side_features(meta: pd.DataFrame | None, n: int, use: bool) -> SideFeatures:
+    """Turn a metadata frame into numeric features and category codes; `use=False` gives none."""
+    numeric: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    spec: list[dict[str, Any]] = []
+    if meta is not None and use:
+        for col in meta.columns:
+            name = str(col)
+            values = meta[col]
+            if name.lower() in SKIP_COLUMNS:
+                continue
+            if name == "genres":
+                lists = values.fillna("").astype(str).str.split("|")
+                vocab = sorted({g for row in lists for g in row if g and g != "(no genres listed)"})
+                flags = np.array([[g in set(row) for g in vocab] for row in lists], dtype=np.float32)
+                numeric.append(flags.reshape(n, len(vocab)))
+                spec.append({"column": name, "kind": "flags", "vocab": vocab})
+            elif pd.api.types.is_numeric_dtype(values):
+                x = values.to_numpy(dtype=np.float64)
+                known = np.isfinite(x)
+                if not known.any():
+                    continue
+                mean, std = float(x[known].mean()), float(x[known].std() or 1.0)
+                numeric.append(np.where(known, (x - mean) / std, 0.0).astype(np.float32)[:, None])
+                spec.append({"column": name, "kind": "number", "mean": mean, "std": std})
+            else:
+                text = values.astype("string")
+                vocab = sorted(text.dropna().unique().tolist())
+                if not vocab or len(vocab) > min(MAX_CATEGORIES, max(2, n // 2)):
+                    continue  # near-unique columns (ids, zip codes) would only memorise
+                lookup = {v: k + 1 for k, v in enumerate(vocab)}
+                codes.append(np.array([lookup.get(v, 0) if v is not pd.NA else 0 for v in text], np.int64))
+                spec.append({"column": name, "kind": "category", "vocab": vocab})
+    num = np.hstack(numeric) if numeric else np.zeros((n, 0), np.float32)
+    cat = np.stack(codes, axis=1) if codes else np.zeros((n, 0), np.int64)
+    return SideFeatures(num.astype(np.float32), cat, spec)
+
+
+def _embedding_size(cardinality: int) -> int:
+    return int(min(8, max(2, round(1.6 * cardinality**0.56))))
+
+
+class NeuralNet(nn.Module):
+    """Embeddings + side features -> MLP, plus wide bias terms, through the scaled sigmoid."""
+
+    def __init__(
+        self,
+        n_factors: int,
+        hidden: tuple[int, ...],
+        dropout: float,
+        users: SideFeatures,
+        items: SideFeatures,
+        n_users: int,
+        n_items: int,
+        y_range: tuple[float, float],
+    ) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):  # reset_parameters re-initialises from a seeded generator
+            self.user_factors = nn.Embedding(n_users, n_factors)
+            self.item_factors = nn.Embedding(n_items, n_factors)
+            self.user_bias = nn.Embedding(n_users, 1)
+            self.item_bias = nn.Embedding(n_items, 1)
+            self.user_cats = nn.ModuleList(nn.Embedding(c, _embedding_size(c)) for c in users.cardinalities)
+            self.item_cats = nn.ModuleList(nn.Embedding(c, _embedding_size(c)) for c in items.cardinalities)
+            width = 2 * n_factors + users.numeric.shape[1] + items.numeric.shape[1]
+            width += sum(e.embedding_dim for e in [*self.user_cats, *self.item_cats])
+            layers: list[nn.Module] = []
+            for h in hidden:
+                layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+                width = h
+            layers.append(nn.Linear(width, 1))
+            self.mlp = nn.Sequential(*layers)
+        self.global_bias = nn.Parameter(torch.zeros(()))
+        self.register_buffer("user_numeric", torch.from_numpy(users.numeric.copy()))
+        self.register_buffer("item_numeric", torch.from_numpy(items.numeric.copy()))
+        self.register_buffer("user_codes", torch.from_numpy(users.codes.copy()))
+        self.register_buffer("item_codes", torch.from_numpy(items.codes.copy()))
+        self.low, self.span = y_range[0], y_range[1] - y_range[0]
+        self.init_global, self.reg = 0.0, 0.0
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        with torch.no_grad():
+            for emb in (self.user_factors, self.item_factors, *self.user_cats, *self.item_cats):
+                nn.init.normal_(emb.weight, 0.0, 0.01, generator=generator)
+            for emb in (self.user_bias, self.item_bias):
+                nn.init.zeros_(emb.weight)
+            for layer in self.mlp:
+                if isinstance(layer, nn.Linear):
+                    nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu", generator=generator)
+                    nn.init.zeros_(layer.bias)
+            self.global_bias.fill_(self.init_global)
+
+    def user_side(self, users: torch.Tensor) -> torch.Tensor:
+        """The user half of the MLP input: [p_u, x_u, category embeddings]  # (batch, d_user)."""
+        parts = [self.user_factors(users), self.user_numeric[users]]
+        parts += [emb(self.user_codes[users, j]) for j, emb in enumerate(self.user_cats)]
+        return torch.cat(parts, dim=1)
+
+    def raw_from(self, user_part: torch.Tensor, user_bias: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Raw scores from a prepared user half (batch, d_user) and user bias (batch,)."""
+        parts = [user_part, self.item_factors(items), self.item_numeric[items]]
+        parts += [emb(self.item_codes[items, j]) for j, emb in enumerate(self.item_cats)]
+        deep = self.mlp(torch.cat(parts, dim=1)).squeeze(-1)  # (batch,)
+        return deep + user_bias + self.item_bias(items).squeeze(-1) + self.global_bias
+
+    def raw(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.raw_from(self.user_side(users), self.user_bias(users).squeeze(-1), items)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.low + self.span * torch.sigmoid(self.raw(users, items))
+
+    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """L2 on the embedding rows this batch touched."""
+        if not self.reg:
+            return self.global_bias.new_zeros(())
+        p, q = self.user_factors(users), self.item_factors(items)  # (batch, k) each
+        return self.reg * ((p * p).sum(-1) + (q * q).sum(-1)).mean()
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """Weight decay on the MLP weights; embeddings are regularised by `penalty`."""
+        mlp_weights = [m.weight for m in self.mlp if isinstance(m, nn.Linear)]
+        ids = {id(p) for p in mlp_weights}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        return [{"params": mlp_weights, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+class NeuralCF(SigmoidLink, RecommendMixin, Recommender):
+    """Embeddings concatenated with side features, then an MLP (see the module docstring's formula).
+
+    Side features come from the data's user_meta / item_meta when `side_features=True` and are saved
+    with the model. Fitted: the torch module `net_`, plus `user_factors_`, `item_factors_`, `user_bias_`,
+    `item_bias_` and `global_bias_` as numpy arrays (the embeddings, for similarity queries).
+    """
+
+    def __init__(
+        self,
+        n_factors: int = 32,
+        *,
+        hidden: tuple[int, ...] = (64,),
+        dropout: float = 0.1,
+        side_features: bool = True,
+        epochs: int = 10,
+        lr: float = 0.01,
+        batch_size: int = 1024,
+        weight_decay: float = 0.01,
+        reg: float = 0.1,
+        y_margin: float = 0.1,
+        schedule: str = "cosine",
+        patience: int | None = None,
+        seed: int = 0,
+        device: str = "cpu",
+        verbose: bool = True,
+    ) -> None:
+        self.n_factors = n_factors
+        self.hidden = tuple(hidden) if isinstance(hidden, list | tuple) else hidden
+        self.dropout = dropout
+        self.side_features = side_features
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.reg = reg
+        self.y_margin = y_margin
+        self.schedule = schedule
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+        check_positive("n_factors", n_factors, integer=True)
+        if not isinstance(self.hidden, tuple):
+            raise ValueError(f"hidden must be a tuple of layer widths, got {hidden!r}")
+        for width in self.hidden:
+            check_positive("hidden layer width", width, integer=True)
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        for name in ("weight_decay", "reg", "y_margin"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        self._config()
+
+    def _config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            patience=self.patience,
+            seed=self.seed,
+            device=self.device,
+            verbose=self.verbose,
+            description=f"NeuralCF k={self.n_factors}",
+        )
+
+    def _build(
+        self, users: SideFeatures, items: SideFeatures, n_users: int, n_items: int, low: float, high: float
+    ) -> NeuralNet:
+        net = NeuralNet(
+            self.n_factors, self.hidden, self.dropout, users, items, n_users, n_items, (low, high)
+        )
+        net.reg = self.reg
+        self.user_spec_, self.item_spec_ = users.spec, items.spec
+        return net
+
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> NeuralCF:
+        """Learn embeddings, side-feature embeddings and the MLP with the shared training loop."""
+        self._check_train(train, valid)
+        users = encode_side_features(train.user_meta, train.n_users, self.side_features)
+        items = encode_side_features(train.item_meta, train.n_items, self.side_features)
+        low, high = self._y_range(train.scale.low, train.scale.high)
+        net = self._build(users, items, train.n_users, train.n_items, low, high)
+        net.init_global = self._initial_logit(train.ratings, low, high)
+        val = None if valid is None else (valid.users, valid.items, valid.ratings)
+        self.history_: TrainHistory = train_module(
+            net, (train.users, train.items, train.ratings), self._config(), val
+        )
+        self._set_data_state(train)
+        self._adopt(net.cpu().eval())
+        return self
+
+    def _adopt(self, net: NeuralNet) -> None:
+        """Keep the fitted module and numpy copies of its embeddings and biases."""
+        self.net_ = net
+        with torch.no_grad():
+            self.user_factors_ = net.user_factors.weight.numpy().copy()
+            self.item_factors_ = net.item_factors.weight.numpy().copy()
+            self.user_bias_ = net.user_bias.weight.numpy()[:, 0].copy()
+            self.item_bias_ = net.item_bias.weight.numpy()[:, 0].copy()
+            self.global_bias_ = float(net.global_bias)
+
+    @property
+    def feature_names_(self) -> dict[str, list[str]]:
+        """Which metadata columns the model uses, per side, with how each is encoded."""
+        self._check_fitted()
+        return {
+            side: [f"{s['column']} ({s['kind']})" for s in spec]
+            for side, spec in (("user", self.user_spec_), ("item", self.item_spec_))
+        }
+
+    # -- scoring -------------------------------------------------------------------------------
+    def _predict_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        with torch_threads(1):
+            return predict_module(self.net_, torch.from_numpy(users), torch.from_numpy(items))
+
+    @torch.inference_mode()
+    def raw_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Raw (pre-link) scores of index pairs."""
+        u, i = torch.as_tensor(np.asarray(users, np.int64)), torch.as_tensor(np.asarray(items, np.int64))
+        with torch_threads(1):
+            return self.net_.raw(u, i).numpy()
+
+    @torch.inference_mode()
+    def _score_user_parts(self, part: torch.Tensor, bias: torch.Tensor) -> np.ndarray:
+        """Raw scores of every item for prepared user halves (b, d_user) and biases (b,)."""
+        n_items, b = self.n_items, part.shape[0]
+        items = torch.arange(n_items)
+        out = np.empty((b, n_items), dtype=np.float32)
+        per = max(1, (1 << 18) // n_items)  # users per chunk: about 256k pairs through the MLP at once
+        with torch_threads(1):
+            self._score_chunks(part, bias, items, out, per)
+        return out
+
+    def _score_chunks(
+        self, part: torch.Tensor, bias: torch.Tensor, items: torch.Tensor, out: np.ndarray, per: int
+    ) -> None:
+        n_items, b = len(items), part.shape[0]
+        for s in range(0, b, per):
+            p, bb = part[s : s + per], bias[s : s + per]
+            rows = p.shape[0]
+            raw = self.net_.raw_from(
+                p.repeat_interleave(n_items, dim=0), bb.repeat_interleave(n_items), items.repeat(rows)
+            )  # (rows * n_items,)
+            out[s : s + rows] = raw.reshape(rows, n_items).numpy()
+
+    @torch.inference_mode()
+    def score_items(self, user_idx: np.ndarray | int) -> np.ndarray:
+        """Raw (pre-link) scores of every item for a batch of user indices: shape (batch, n_items)."""
+        self._check_fitted()
+        u = torch.as_tensor(np.atleast_1d(np.asarray(user_idx, dtype=np.int64)))
+        return self._score_user_parts(self.net_.user_side(u), self.net_.user_bias(u).squeeze(-1))
+
+    def _new_user_part(self, vector: torch.Tensor) -> torch.Tensor:
+        """User half for a user known only by a factor vector: side features unknown (0 / code 0)."""
+        net = self.net_
+        parts = [vector[None, :], net.user_numeric.new_zeros((1, net.user_numeric.shape[1]))]
+        parts += [emb.weight[:1] for emb in net.user_cats]
+        return torch.cat(parts, dim=1)  # (1, d_user)
+
+    def score_user_vector(self, vector: np.ndarray, bias: float) -> np.ndarray:
+        """Raw scores of every item for a user given as (factor vector, bias), e.g. after fold-in."""
+        self._check_fitted()
+        with torch.inference_mode():
+            part = self._new_user_part(torch.as_tensor(np.asarray(vector, dtype=np.float32)))
+            return self._score_user_parts(part, torch.tensor([float(bias)]))[0]
+
+    def fold_in_vector(
+        self, items: np.ndarray, ratings: np.ndarray, *, reg: float = 1.0, steps: int = 100, lr: float = 0.05
+    ) -> tuple[np.ndarray, float]:
+        """(factor vector, bias) of a new user from item indices and ratings: gradient steps on the
+        user's vector and bias only, everything else frozen, shrunk towards the average user by `reg`."""
+        self._check_fitted()
+        idx = torch.as_tensor(np.asarray(items, dtype=np.int64))
+        target = torch.as_tensor(np.asarray(ratings, dtype=np.float32))
+        mean_vec = torch.from_numpy(self.user_factors_.mean(axis=0))
+        mean_bias = float(self.user_bias_.mean())
+        vec = mean_vec.clone().requires_grad_(True)
+        bias = torch.tensor(mean_bias, requires_grad=True)
+        opt = torch.optim.Adam([vec, bias], lr=lr)
+        net = self.net_
+        low, span = net.low, net.span
+        for p in net.parameters():
+            p.requires_grad_(False)
+        try:
+            with torch_threads(1):
+                for _ in range(steps):
+                    part = self._new_user_part(vec).expand(len(idx), -1)  # (m, d_user)
+                    pred = low + span * torch.sigmoid(net.raw_from(part, bias.expand(len(idx)), idx))
+                    shrink = ((vec - mean_vec) ** 2).sum() + (bias - mean_bias) ** 2
+                    loss = ((pred - target) ** 2).sum() + reg * shrink
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+        finally:
+            for p in net.parameters():
+                p.requires_grad_(True)
+        return vec.detach().numpy().copy(), float(bias.detach())
+
+    def _solve_fold_in(self, idx: np.ndarray, values: np.ndarray, reg: float) -> tuple[np.ndarray, float]:
+        """The fold-in hook of RecommendMixin: gradient steps instead of a closed form."""
+        return self.fold_in_vector(idx, values, reg=reg)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"user_spec": self.user_spec_, "item_spec": self.item_spec_}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        state = {k.removeprefix("net."): torch.from_numpy(v.copy()) for k, v in arrays.items()}
+        users = SideFeatures(arrays["net.user_numeric"], arrays["net.user_codes"], extra["user_spec"])
+        items = SideFeatures(arrays["net.item_numeric"], arrays["net.item_codes"], extra["item_spec"])
+        low, high = self.y_range
+        net = self._build(users, items, len(self.user_ids_), len(self.item_ids_), low, high)
+        net.load_state_dict(state)
+        self._adopt(net.eval())

@@ -1,0 +1,507 @@
+"""Read ratings from CSV/TSV/Parquet files (and MovieLens folders or zips) into `Interactions`.
+
+Parsing goes through pyarrow's multithreaded CSV reader with int32/float32 column types; every bad
+input becomes a `DataError` naming the file, the line (1-based, counting the header) and the field.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from embedrec.errors import DataError
+from embedrec.interactions import Interactions, RatingScale
+
+ROLES = ("user", "item", "rating", "timestamp")
+# Column names that mean each role, compared lower-case with '_', '-' and spaces removed.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "user": ("user", "userid", "users", "uid", "customer", "customerid", "visitor", "visitorid"),
+    "item": ("item", "itemid", "items", "iid", "movie", "movieid", "product", "productid", "track"),
+    "rating": ("rating", "ratings", "score", "stars", "value", "preference"),
+    "timestamp": ("timestamp", "time", "ts", "date", "datetime", "unixtime", "created"),
+}
+SEPARATORS = ("\t", "::", ",", ";", "|")
+_SNIFF_BYTES = 1 << 16
+_INT = re.compile(r"^[+-]?\d+$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def read_ratings(
+    path: str | Path,
+    sep: str | None = None,
+    header: bool | None = None,
+    columns: Sequence[str] | Mapping[str, str | int] | None = None,
+    *,
+    scale: RatingScale | tuple[float, float] | None = None,
+    encoding: str = "utf-8",
+) -> Interactions:
+    """Read a ratings file (CSV/TSV/Parquet) or a MovieLens folder/zip into `Interactions`.
+
+    `sep` and `header` are sniffed when None. `columns` maps roles to file columns
+    (``{"user": "customer", "item": "sku"}``) or names a headerless file's columns in order
+    (``["user", "item", "rating", "timestamp"]``); by default common names such as userId are found.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError("no such file or folder", path=str(path))
+    scale = _as_scale(scale)
+    if path.is_dir() or path.suffix.lower() == ".zip" or _is_movielens_file(path):
+        from embedrec.movielens import read_movielens
+
+        return read_movielens(path, scale=scale)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        table, roles = _read_parquet(path, columns)
+        return to_interactions(_take(table, roles), roles, source=str(path), scale=scale)
+    text = FileText.from_path(path, encoding)
+    return read_delimited(text, sep=sep, header=header, columns=columns, scale=scale)
+
+
+class FileText:
+    """Where delimited text comes from (a file or bytes from a zip member), for pyarrow and for errors."""
+
+    def __init__(
+        self, name: str, *, path: Path | None = None, data: bytes | None = None, encoding: str = "utf-8"
+    ):
+        self.name, self.path, self.data, self.encoding = name, path, data, encoding
+
+    @classmethod
+    def from_path(cls, path: Path, encoding: str = "utf-8") -> FileText:
+        return cls(str(path), path=path, encoding=encoding)
+
+    def head(self, n: int = _SNIFF_BYTES) -> bytes:
+        if self.data is not None:
+            return self.data[:n]
+        with open(self.path, "rb") as f:  # type: ignore[arg-type]
+            return f.read(n)
+
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.path.stat().st_size  # type: ignore[union-attr]
+
+    def stream(self) -> Any:
+        """What pyarrow reads: the path itself (memory-mapped, multithreaded) or an in-memory buffer."""
+        return pa.BufferReader(self.data) if self.data is not None else str(self.path)
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        """(1-based line number, text) over the whole input; only used to locate errors."""
+        raw = io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")  # type: ignore[arg-type]  # noqa: SIM115
+        with raw:
+            for number, line in enumerate(raw, 1):
+                yield number, line.decode(self.encoding, errors="replace").rstrip("\r\n")
+
+
+def read_delimited(
+    text: FileText,
+    *,
+    sep: str | None = None,
+    header: bool | None = None,
+    columns: Sequence[str] | Mapping[str, str | int] | None = None,
+    scale: RatingScale | None = None,
+    defaults: Sequence[str] | None = None,
+    item_meta: Any = None,
+    user_meta: Any = None,
+) -> Interactions:
+    """Parse delimited text (separator and header sniffed unless given) into `Interactions`."""
+    head_lines = _sample_lines(text)
+    if sep is None:
+        sep = _sniff_separator(text.name, head_lines)
+    first = _split(head_lines[0], sep)
+    if len(first) < 2:
+        raise DataError(
+            f"found a single column with separator {sep!r} (expected user and item columns)"
+            + _hint(head_lines),
+            path=text.name,
+            line=1,
+        )
+    if header is None:
+        header = _looks_like_header(head_lines, sep)
+    if isinstance(columns, Sequence) and not isinstance(columns, str):
+        file_names = list(columns)
+        if len(file_names) != len(first):
+            raise DataError(
+                f"columns= names {len(file_names)} columns but the file has {len(first)}: {first}",
+                path=text.name,
+                line=1,
+            )
+    elif header:
+        file_names = [c.strip().strip('"') for c in first]
+    else:
+        base = list(defaults or ROLES)
+        file_names = (base + [f"f{i}" for i in range(len(base), len(first))])[: len(first)]
+    roles = _resolve_roles(file_names, columns, text.name, header=bool(header))
+    parsed = _take(_parse(text, sep, file_names, bool(header), roles, head_lines), roles)
+    return to_interactions(
+        parsed, roles, source=text.name, scale=scale, text=(text, sep, bool(header)),
+        item_meta=item_meta, user_meta=user_meta,
+    )  # fmt: skip
+
+
+def _take(table: pa.Table, roles: dict[str, str]) -> dict[str, pa.ChunkedArray]:
+    """The role columns of a table; the dict is the only holder, so columns free as they are popped."""
+    return {role: table.column(name) for role, name in roles.items()}
+
+
+def to_interactions(
+    columns: dict[str, pa.ChunkedArray],
+    roles: dict[str, str],
+    *,
+    source: str,
+    scale: RatingScale | None = None,
+    text: tuple[FileText, str, bool] | None = None,
+    item_meta: Any = None,
+    user_meta: Any = None,
+) -> Interactions:
+    """Check parsed columns one by one (popping each) and hand the arrays to `Interactions.from_arrays`."""
+    if len(columns["user"]) == 0:
+        raise DataError("no rating rows (the file is empty or holds only a header)", path=source)
+
+    def where(row: int) -> tuple[int | None, str]:
+        # Text files name the line; Parquet has none, so the message names the row instead.
+        return (_line_of_row(text, row), "") if text is not None else (None, f"row {row + 1}: ")
+
+    arrays: dict[str, np.ndarray] = {}
+    for role in ROLES:
+        if role not in roles:
+            continue
+        col = columns.pop(role)  # converted one at a time, so only one column is ever held twice
+        if col.null_count:
+            row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+            what = "an empty or NaN value" if role == "rating" else "an empty value"
+            line, prefix = where(row)
+            raise DataError(
+                f"{prefix}{what} (expected {_EXPECT[role]})", path=source, line=line, field=roles[role]
+            )
+        arrays[role] = _numpy(col, role, source, roles[role])
+        del col
+    ratings = arrays.get("rating")
+    if ratings is not None:
+        bad = ~np.isfinite(ratings)
+        if scale is not None:
+            bad |= (ratings < scale.low - 1e-6) | (ratings > scale.high + 1e-6)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            expected = f"between {scale.low:g} and {scale.high:g}" if scale is not None else "a finite number"
+            line, prefix = where(row)
+            raise DataError(
+                prefix
+                + (
+                    f"rating {ratings[row]:g} is outside the declared scale (expected {expected})"
+                    if np.isfinite(ratings[row])
+                    else f"{ratings[row]} is not a finite number (expected {expected})"
+                ),
+                path=source,
+                line=line,
+                field=roles["rating"],
+            )
+    return Interactions.from_arrays(
+        arrays["user"],
+        arrays["item"],
+        ratings,
+        arrays.get("timestamp"),
+        scale=scale,
+        item_meta=item_meta,
+        user_meta=user_meta,
+        source=source,
+    )
+
+
+_EXPECT = {
+    "user": "a user id",
+    "item": "an item id",
+    "rating": "a number such as 4 or 3.5",
+    "timestamp": "integer seconds since 1970 or an ISO date",
+}
+
+
+def _numpy(col: pa.ChunkedArray, role: str, source: str, name: str) -> np.ndarray:
+    """One column as a numpy array of the type `Interactions` wants (ids keep int or str)."""
+    kind = col.type
+    if role == "timestamp":
+        if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+            col = col.cast(pa.timestamp("s")).cast(pa.int64())
+        elif pa.types.is_floating(kind):
+            col = col.cast(pa.int64(), safe=False)
+        elif not pa.types.is_integer(kind):
+            raise DataError(f"values are {kind} (expected {_EXPECT[role]})", path=source, field=name)
+        return col.to_numpy().astype(np.int64, copy=False)
+    if role == "rating":
+        if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+            raise DataError(f"values are {kind} (expected {_EXPECT[role]})", path=source, field=name)
+        return col.to_numpy().astype(np.float32, copy=False)
+    if pa.types.is_integer(kind):
+        return col.to_numpy()
+    if pa.types.is_floating(kind):  # e.g. a Parquet id column saved as float
+        values = col.to_numpy()
+        if not np.all(values == np.round(values)):
+            raise DataError(
+                f"ids are fractional numbers (expected {_EXPECT[role]}s)", path=source, field=name
+            )
+        return values.astype(np.int64)
+    return np.asarray(col.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _parse(
+    text: FileText,
+    sep: str,
+    names: list[str],
+    header: bool,
+    roles: dict[str, str],
+    head_lines: list[str],
+) -> pa.Table:
+    """pyarrow CSV parse of just the role columns, retrying wider id types when int32 overflows."""
+    types: dict[str, pa.DataType] = {roles["user"]: pa.int32(), roles["item"]: pa.int32()}
+    if "rating" in roles:
+        types[roles["rating"]] = pa.float32()
+    sample = [_split(line, sep) for line in head_lines[int(header) :]]
+    for role in ("user", "item", "timestamp"):
+        if role not in roles:
+            continue
+        position = names.index(roles[role])
+        integers = all(len(f) > position and _INT.match(f[position].strip()) for f in sample)
+        if role == "timestamp":
+            if integers:  # typed up front: inference would cost a pass; ISO dates are left to inference
+                types[roles[role]] = pa.int64()
+        elif not integers:
+            types[roles[role]] = pa.string()
+    source, delimiter = text.stream(), sep
+    if sep == "::":  # pyarrow takes one-character delimiters; MovieLens .dat files use '::'
+        data = text.data if text.data is not None else text.path.read_bytes()  # type: ignore[union-attr]
+        source, delimiter = pa.BufferReader(data.replace(b"::", b"\x1f")), "\x1f"
+    for _ in range(4):
+        try:
+            return pacsv.read_csv(
+                source,
+                read_options=pacsv.ReadOptions(
+                    column_names=names,
+                    skip_rows=int(header),
+                    encoding=text.encoding,
+                    block_size=1 << 24,
+                ),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"'),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=list(roles.values()), column_types=types, strings_can_be_null=True
+                ),
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            if isinstance(source, pa.BufferReader):
+                source.seek(0)
+            retry = _widen_or_raise(exc, text, sep, names, header, roles, types)
+            types.update(retry)
+    raise DataError("could not parse the file", path=text.name)  # pragma: no cover
+
+
+def _widen_or_raise(
+    exc: Exception,
+    text: FileText,
+    sep: str,
+    names: list[str],
+    header: bool,
+    roles: dict[str, str],
+    types: dict[str, pa.DataType],
+) -> dict[str, pa.DataType]:
+    """Turn a pyarrow parse error into a wider id type to retry with, or a DataError with a line."""
+    message = str(exc)
+    if "UTF8" in message or "UTF-8" in message or isinstance(exc, UnicodeDecodeError):
+        line = _first_undecodable_line(text)
+        raise DataError(
+            f"bytes that are not valid {text.encoding} (pass encoding='latin-1' if the file uses it)",
+            path=text.name,
+            line=line,
+        ) from None
+    found = re.search(r"column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'", message)
+    if found is None:
+        columns_found = re.search(r"Expected (\d+) columns, got (\d+)", message)
+        if columns_found:
+            wanted, got = int(columns_found.group(1)), int(columns_found.group(2))
+            line = _first_line(text, lambda fields: len(fields) != wanted, sep, header)
+            raise DataError(
+                f"{got} fields where line 1 has {wanted} (wrong separator or a stray {sep!r}?)",
+                path=text.name,
+                line=line,
+            ) from None
+        raise DataError(f"cannot parse: {message}", path=text.name) from None
+    column = names[int(found.group(1))] if int(found.group(1)) < len(names) else found.group(1)
+    value = found.group(3)
+    role = next((r for r, c in roles.items() if c == column), "")
+    position = names.index(column) if column in names else int(found.group(1))
+    if role in ("user", "item"):
+        return {
+            column: pa.int64() if _INT.match(value.strip()) and types[column] == pa.int32() else pa.string()
+        }
+    if role == "timestamp" and types.get(column) == pa.int64():
+        del types[column]  # not integer seconds after all: let pyarrow infer dates and times
+        return {}
+    line = _first_line(
+        text, lambda fields: len(fields) > position and fields[position].strip() == value, sep, header
+    )
+    raise DataError(
+        f"{value!r} is not a number (expected {_EXPECT.get(role, 'a number')})",
+        path=text.name,
+        line=line,
+        field=column,
+    ) from None
+
+
+def _read_parquet(
+    path: Path, columns: Sequence[str] | Mapping[str, str | int] | None
+) -> tuple[pa.Table, dict[str, str]]:
+    import pyarrow.parquet as pq
+
+    try:
+        schema_names = pq.read_schema(path).names
+        roles = _resolve_roles(schema_names, columns, str(path), header=True)
+        return pq.read_table(path, columns=list(roles.values())), roles
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"not a readable Parquet file ({exc})", path=str(path)) from None
+
+
+def _resolve_roles(
+    names: list[str], columns: Sequence[str] | Mapping[str, str | int] | None, source: str, *, header: bool
+) -> dict[str, str]:
+    """Role -> file column name: from an explicit mapping, else by the usual names of each role."""
+    roles: dict[str, str] = {}
+    if isinstance(columns, Mapping):
+        unknown = set(columns) - set(ROLES)
+        if unknown:
+            raise ValueError(f"columns= keys must be among {ROLES}, got {sorted(unknown)}")
+        for role, col in columns.items():
+            name = names[col] if isinstance(col, int) and 0 <= col < len(names) else col
+            if name not in names:
+                raise DataError(
+                    f"no column {col!r} for the {role}; the columns are {names}",
+                    path=source,
+                    line=1 if header else None,
+                    field=str(col),
+                )
+            roles[role] = str(name)
+    normalised = {re.sub(r"[\s_\-]", "", n.lower()): n for n in names}
+    for role in ROLES:
+        if role in roles:
+            continue
+        match = next((normalised[a] for a in ALIASES[role] if a in normalised), None)
+        if match is not None and match not in roles.values():
+            roles[role] = match
+    for role in ("user", "item"):
+        if role not in roles:
+            raise DataError(
+                f"no {role} column among {names} (expected one named like {ALIASES[role][:3]}, "
+                f"or pass columns={{'{role}': NAME}})",
+                path=source,
+                line=1 if header else None,
+                field=role,
+            )
+    return roles
+
+
+def _sample_lines(text: FileText) -> list[str]:
+    raw = text.head()
+    if not raw.strip():
+        raise DataError("the file is empty (expected a header or rating rows)", path=text.name, line=1)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    complete = raw if text.size() <= len(raw) else raw[: raw.rfind(b"\n") + 1] or raw
+    try:
+        decoded = complete.decode(text.encoding)
+    except UnicodeDecodeError as exc:
+        line = complete[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"bytes that are not valid {text.encoding} (pass encoding='latin-1' if the file uses it)",
+            path=text.name,
+            line=line,
+        ) from None
+    lines = [line for line in decoded.splitlines() if line.strip()][:200]
+    return lines
+
+
+def _split(line: str, sep: str) -> list[str]:
+    return line.split(sep) if sep != " " else line.split()
+
+
+def _sniff_separator(name: str, lines: list[str]) -> str:
+    """The separator that splits (nearly) every sampled line into the same number (>= 2) of fields."""
+    sample = lines[:50]
+    for sep in SEPARATORS:  # the first separator that splits most lines like the first one
+        counts = [len(_split(line, sep)) for line in sample]
+        if counts[0] >= 2 and counts.count(counts[0]) > 0.5 * len(counts):
+            return sep
+    if all(len(line.split()) >= 2 for line in lines[:50]):
+        return " "
+    raise DataError(
+        "found a single column: no separator among tab, '::', ',', ';', '|' or space splits every line "
+        "(expected user and item columns; pass sep=...)",
+        path=name,
+        line=1,
+    )
+
+
+def _hint(lines: list[str]) -> str:
+    try:
+        return f"; the file looks {_SEP_NAMES[_sniff_separator('', lines)]}-separated"
+    except DataError:
+        return ""
+
+
+_SEP_NAMES = {"\t": "tab", "::": "'::'", ",": "comma", ";": "';'", "|": "'|'", " ": "space"}
+
+
+def _looks_like_header(lines: list[str], sep: str) -> bool:
+    first = [f.strip().strip('"') for f in _split(lines[0], sep)]
+    names = {re.sub(r"[\s_\-]", "", f.lower()) for f in first}
+    if any(names & set(aliases) for aliases in ALIASES.values()):
+        return True
+    if len(lines) < 2:
+        return not any(_NUMBER.match(f) for f in first)
+    second = [f.strip() for f in _split(lines[1], sep)]
+    return any(not _NUMBER.match(a) and _NUMBER.match(b) for a, b in zip(first, second, strict=False))
+
+
+def _line_of_row(text: tuple[FileText, str, bool] | None, row: int) -> int | None:
+    """The file line of data row `row` (0-based), counting the header and skipping blank lines."""
+    if text is None:
+        return None
+    source, _, header = text
+    seen = -1 - int(header)
+    for number, line in source.lines():
+        if line.strip():
+            seen += 1
+            if seen == row:
+                return number
+    return None
+
+
+def _first_line(text: FileText, bad: Callable[[list[str]], bool], sep: str, header: bool) -> int | None:
+    for number, line in text.lines():
+        if (header and number == 1) or not line.strip():
+            continue
+        if bad(_split(line, sep)):
+            return number
+    return None
+
+
+def _first_undecodable_line(text: FileText) -> int | None:
+    raw = io.BytesIO(text.data) if text.data is not None else open(text.path, "rb")  # type: ignore[arg-type]  # noqa: SIM115
+    with raw:
+        for number, line in enumerate(raw, 1):
+            try:
+                line.decode(text.encoding)
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def _as_scale(scale: RatingScale | tuple[float, float] | None) -> RatingScale | None:
+    if scale is None or isinstance(scale, RatingScale):
+        return scale
+    return RatingScale(float(scale[0]), float(scale[1]), *(scale[2:] if len(scale) > 2 else ()))
+
+
+def _is_movielens_file(path: Path) -> bool:
+    return path.name in ("u.data", "ratings.dat") or (
+        path.name == "ratings.csv" and (path.parent / "movies.csv").is_file()
+    )

@@ -1,0 +1,298 @@
+"""The one training loop every PyTorch model shares: random init -> predict -> MSE loss -> step.
+
+A model hands in a `torch.nn.Module` whose `forward(users, items)` returns predicted ratings; it may
+also define `reset_parameters(generator)` (seeded init), `penalty(users, items)` (L2 on the rows a
+batch touched, added to the loss) and `param_groups(weight_decay)` (per-group AdamW decay).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from embedrec.errors import DivergenceError
+
+
+def _one_cycle(progress: float) -> float:
+    """Warm up over the first 25% from 1/25 of the peak, then cosine down to ~0 (fastai's shape)."""
+    if progress < 0.25:
+        return 0.04 + 0.96 * (1 - math.cos(math.pi * progress / 0.25)) / 2
+    return 1e-4 + (1 - 1e-4) * (1 + math.cos(math.pi * (progress - 0.25) / 0.75)) / 2
+
+
+def _cosine(progress: float) -> float:
+    return 1e-4 + (1 - 1e-4) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def _constant(progress: float) -> float:
+    return 1.0
+
+
+SCHEDULES: dict[str, Callable[[float], float]] = {
+    "onecycle": _one_cycle,
+    "cosine": _cosine,
+    "constant": _constant,
+}
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the shared loop; models fill it from their hyper-parameters."""
+
+    epochs: int = 20
+    batch_size: int = 1024
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"
+    patience: int | None = None  # epochs without valid improvement before stopping; None: never stop
+    seed: int = 0
+    device: str = "cpu"
+    sparse: bool = False  # sparse embedding gradients + SparseAdam (for large tables)
+    threads: int | None = 1  # torch CPU threads while training; small tables run fastest on one
+    verbose: bool = True
+    description: str = "training"
+
+    def __post_init__(self) -> None:
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_positive("epochs", self.epochs, integer=True)
+        check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("lr", self.lr)
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.patience is not None:
+            check_positive("patience", self.patience, integer=True)
+        if self.threads is not None:
+            check_positive("threads", self.threads, integer=True)
+
+
+@dataclass
+class TrainHistory:
+    """What happened during training: one entry per epoch run."""
+
+    train_loss: list[float] = field(default_factory=list)
+    valid_rmse: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def check_positive(name: str, value: object, *, integer: bool = False) -> None:
+    """Raise a ValueError naming the hyper-parameter unless it is a positive (integer) number."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if integer:
+        ok = ok and isinstance(value, int)
+    if not ok:
+        kind = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
+def check_choice(name: str, value: object, choices: dict | tuple) -> None:
+    """Raise a ValueError listing the valid choices unless `value` is one of them."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, choices))}")
+
+
+def resolve_device(device: str) -> torch.device:
+    """A torch device from its name; asking for CUDA without it is a clear error."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
+    return dev
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with `n` torch CPU threads (None: unchanged), restoring the setting afterwards.
+
+    Embedding models do many small operations; one thread avoids the synchronisation cost that
+    dominates them, most of all on a machine whose cores are busy with other work.
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _optimizers(module: nn.Module, config: TrainConfig) -> list[torch.optim.Optimizer]:
+    sparse_params: list[nn.Parameter] = []
+    if config.sparse:
+        for sub in module.modules():
+            if isinstance(sub, nn.Embedding) and sub.sparse:
+                sparse_params.append(sub.weight)
+    sparse_ids = {id(p) for p in sparse_params}
+    if hasattr(module, "param_groups"):
+        groups = module.param_groups(config.weight_decay)
+    else:
+        groups = [{"params": list(module.parameters()), "weight_decay": config.weight_decay}]
+    dense_groups = []
+    for group in groups:
+        params = [p for p in group["params"] if id(p) not in sparse_ids]
+        if params:
+            dense_groups.append({**group, "params": params})
+    opts: list[torch.optim.Optimizer] = []
+    if dense_groups:
+        # The fused kernel updates all tensors in one pass: a measurable share of a small model's step.
+        opts.append(torch.optim.AdamW(dense_groups, lr=config.lr, fused=True))
+    if sparse_params:  # SparseAdam has no weight decay: models regularise these via `penalty`
+        opts.append(torch.optim.SparseAdam(sparse_params, lr=config.lr))
+    return opts
+
+
+@torch.inference_mode()
+def predict_module(
+    module: nn.Module, users: torch.Tensor, items: torch.Tensor, chunk: int = 65536
+) -> np.ndarray:
+    """Predictions of a module for index tensors, in chunks, in eval mode (train mode restored)."""
+    was_training = module.training
+    module.eval()
+    try:
+        out = [module(users[s : s + chunk], items[s : s + chunk]) for s in range(0, len(users), chunk)]
+    finally:
+        module.train(was_training)
+    return torch.cat(out).float().cpu().numpy() if out else np.empty(0, np.float32)
+
+
+def train_module(
+    module: nn.Module,
+    train: tuple[np.ndarray, np.ndarray, np.ndarray],
+    config: TrainConfig,
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> TrainHistory:
+    """Fit `module` to (users, items, ratings) with MSE + penalty; early-stop on valid RMSE if given."""
+    dev = resolve_device(config.device)
+    gen = torch.Generator().manual_seed(config.seed)
+    history = TrainHistory()
+    start = time.perf_counter()
+    with torch_threads(config.threads):
+        _run(module, train, config, valid, dev, gen, history)
+    module.eval()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _run(
+    module: nn.Module,
+    train: tuple[np.ndarray, np.ndarray, np.ndarray],
+    config: TrainConfig,
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    dev: torch.device,
+    gen: torch.Generator,
+    history: TrainHistory,
+) -> None:
+    with torch.random.fork_rng(devices=[]):  # dropout uses the global RNG: seed it without leaking
+        torch.manual_seed(config.seed)
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters(gen)
+        module.to(dev).train()
+        users, items, ratings = (torch.from_numpy(np.array(a)) for a in train)  # copies: inputs are read-only
+        users, items = users.long().to(dev), items.long().to(dev)
+        ratings = ratings.float().to(dev)
+        if valid is not None:
+            vu, vi = (torch.from_numpy(np.array(a)).long().to(dev) for a in valid[:2])
+            vr = np.asarray(valid[2], dtype=np.float64)
+        opts = _optimizers(module, config)
+        base_lrs = [[g["lr"] for g in opt.param_groups] for opt in opts]
+        schedule = SCHEDULES[config.schedule]
+        n = len(ratings)
+        steps_per_epoch = max(1, math.ceil(n / config.batch_size))
+        total = config.epochs * steps_per_epoch
+        best, best_state, stale = math.inf, None, 0
+        with _progress(config) as bar:
+            for epoch in range(config.epochs):
+                order = torch.randperm(n, generator=gen).to(dev)
+                loss_sum = torch.zeros((), device=dev)
+                for b in range(steps_per_epoch):
+                    frac = schedule((epoch * steps_per_epoch + b) / total)
+                    for opt, lrs in zip(opts, base_lrs, strict=True):
+                        for group, lr in zip(opt.param_groups, lrs, strict=True):
+                            group["lr"] = lr * frac
+                    rows = order[b * config.batch_size : (b + 1) * config.batch_size]
+                    u, i = users[rows], items[rows]
+                    mse = torch.mean((module(u, i) - ratings[rows]) ** 2)
+                    loss = mse + module.penalty(u, i) if hasattr(module, "penalty") else mse
+                    for opt in opts:
+                        opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    for opt in opts:
+                        opt.step()
+                    loss_sum += mse.detach() * len(rows)
+                train_loss = float(loss_sum) / n
+                _check_finite(module, train_loss, epoch, config.lr)
+                history.train_loss.append(train_loss)
+                valid_rmse = math.nan
+                if valid is not None:
+                    pred = predict_module(module, vu, vi)
+                    valid_rmse = float(np.sqrt(np.mean((pred - vr) ** 2)))
+                    history.valid_rmse.append(valid_rmse)
+                    if valid_rmse < best - 1e-5:
+                        best, stale, history.best_epoch = valid_rmse, 0, epoch
+                        if config.patience is not None:
+                            best_state = copy.deepcopy(module.state_dict())
+                    else:
+                        stale += 1
+                else:
+                    history.best_epoch = epoch
+                if bar is not None:
+                    bar.update(epoch, train_loss, valid_rmse)
+                if config.patience is not None and stale >= config.patience:
+                    break
+        if best_state is not None:
+            module.load_state_dict(best_state)
+
+
+def _check_finite(module: nn.Module, loss: float, epoch: int, lr: float) -> None:
+    """Cheap per-epoch guard: NaN/inf loss or weights means the optimisation diverged."""
+    finite = math.isfinite(loss) and all(bool(torch.isfinite(p).all()) for p in module.parameters())
+    if not finite:
+        raise DivergenceError(
+            f"training diverged in epoch {epoch + 1} (loss {loss:g}, or weights not finite) "
+            f"with lr={lr:g}; lower the learning rate (try lr={lr / 10:g})"
+        )
+
+
+class _Bar:
+    """A rich progress bar with one tick per epoch showing train loss and valid RMSE."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epochs  loss {task.fields[loss]}  valid RMSE {task.fields[rmse]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        self.task = self.progress.add_task(config.description, total=config.epochs, loss="-", rmse="-")
+
+    def update(self, epoch: int, loss: float, rmse: float) -> None:
+        shown = "-" if math.isnan(rmse) else f"{rmse:.4f}"
+        self.progress.update(self.task, completed=epoch + 1, loss=f"{loss:.4f}", rmse=shown)
+
+
+class _progress:
+    """Context manager yielding a _Bar, or None when verbose=False."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.bar = _Bar(config) if config.verbose else None
+
+    def __enter__(self) -> _Bar | None:
+        if self.bar is not None:
+            self.bar.progress.start()
+        return self.bar
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.progress.stop()

@@ -1,0 +1,130 @@
+"""Request and response shapes of the HTTP API; the bounds here are what the OpenAPI schema promises."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+MAX_N = 1000  # longest list of results one request may ask for
+MAX_RATINGS = 1000  # most ratings (or prediction pairs) in one request body
+MAX_TITLE = 200  # longest title or search query accepted
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE)]
+RawId = StrictInt | Title  # a raw id as the data spells it, or (where noted) a movie title
+TopN = Annotated[int, Field(ge=1, le=MAX_N, description="How many results to return (1–1000).")]
+Metric = Literal["cosine", "dot", "euclidean"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Item(BaseModel):
+    """One catalogue entry as the page shows it."""
+
+    id: int | str
+    title: str
+    year: int | None = None
+    genres: list[str] = []
+    n_ratings: int = Field(description="How many training ratings the item has.")
+
+
+class ScoredItem(Item):
+    score: float = Field(description="Predicted rating for recommendations; similarity for neighbours.")
+
+
+class Contribution(BaseModel):
+    """One reason behind a recommendation: a rated item that pulls it up (or down)."""
+
+    id: int | str
+    title: str
+    rating: float
+    weight: float = Field(description="How much this rating contributes; larger is a stronger reason.")
+
+
+class Recommendation(ScoredItem):
+    because: list[Contribution] = []
+
+
+class ItemList(BaseModel):
+    query: str
+    items: list[Item]
+
+
+class SimilarItems(BaseModel):
+    item: Item
+    metric: Metric
+    items: list[ScoredItem]
+
+
+class Recommendations(BaseModel):
+    user: int | str | None = Field(None, description="The known user, or null for a visitor's ratings.")
+    items: list[Recommendation]
+
+
+class RatingIn(_Strict):
+    item: RawId = Field(
+        description="A raw item id, or a title such as 'toy story' (fuzzy, case-insensitive)."
+    )
+    rating: Annotated[float, Field(allow_inf_nan=False, description="Inside the model's rating scale.")]
+
+
+class RecommendRequest(_Strict):
+    ratings: Annotated[list[RatingIn], Field(min_length=1, max_length=MAX_RATINGS)]
+    n: TopN = 10
+    explain: bool = Field(True, description="Attach the rated items behind each recommendation.")
+
+
+class Pair(_Strict):
+    user: RawId
+    item: RawId
+
+
+class PredictRequest(_Strict):
+    pairs: Annotated[list[Pair], Field(min_length=1, max_length=MAX_RATINGS)]
+
+
+class Prediction(BaseModel):
+    user: int | str
+    item: int | str
+    rating: float
+
+
+class Predictions(BaseModel):
+    predictions: list[Prediction]
+
+
+class MapPoints(BaseModel):
+    """Columnar 2-D coordinates of the item map (columns are aligned by position)."""
+
+    method: str
+    note: str = Field(description="What was projected and how.")
+    n_items: int = Field(description="Items in the catalogue; the map may show fewer (most rated first).")
+    ids: list[int | str]
+    x: list[float]
+    y: list[float]
+    titles: list[str]
+    genres: list[str]
+    n_ratings: list[int]
+
+
+class Scale(BaseModel):
+    low: float
+    high: float
+    step: float | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    model: str
+    version: str
+    n_users: int
+    n_items: int
+    n_factors: int | None
+    scale: Scale
+    map_methods: list[str]
+
+
+class Problem(BaseModel):
+    detail: str

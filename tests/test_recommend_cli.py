@@ -1,0 +1,93 @@
+"""The `recommend` and `similar` verbs and the demo's closing tables, on a model of movielens-small."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from embedrec import DataError, UnknownIdError
+from embedrec.cli.main import cli
+from embedrec.cli.recommend import demo_tail, parse_rating
+
+runner = CliRunner()
+
+
+def invoke(*args: str):  # noqa: ANN201
+    return runner.invoke(cli, list(args), env={"COLUMNS": "200"})
+
+
+def test_recommend_for_a_known_user(small_model, small_model_dir: Path) -> None:
+    user = small_model.user_ids_.raw_id(0)
+    result = invoke("recommend", str(small_model_dir), "--user", str(user), "-n", "5")
+    assert result.exit_code == 0, result.output
+    ids, _ = small_model.recommend(user, n=5, popularity=1.0)
+    titles = small_model._display_titles()
+    for raw in ids:
+        assert titles[small_model.item_ids_.index(raw)] in result.output
+    assert "genres" in result.output and "predicted" in result.output
+
+
+def test_recommend_for_a_new_user_from_titles(small_model, small_model_dir: Path) -> None:
+    result = invoke(
+        "recommend", str(small_model_dir), "--rate", "Toy Story=5", "--rate", "Fargo=4", "--rate", "Scream=1"
+    )
+    assert result.exit_code == 0, result.output
+    ids, _ = small_model.recommend_for_ratings(
+        {"Toy Story": 5, "Fargo": 4, "Scream": 1}, n=10, popularity=1.0
+    )
+    assert small_model._display_titles()[small_model.item_ids_.index(ids[0])] in result.output
+    liked = invoke("recommend", str(small_model_dir), "--like", "toy story", "-n", "3")
+    assert liked.exit_code == 0 and "preference" in liked.output
+
+
+def test_similar_items_by_title(small_model, small_model_dir: Path) -> None:
+    result = invoke("similar", str(small_model_dir), "pulp fiction", "-n", "4")
+    assert result.exit_code == 0, result.output
+    assert "Most similar to Pulp Fiction (1994)" in result.output
+    ids, _ = small_model.similar_items("Pulp Fiction", n=4)
+    assert small_model._display_titles()[small_model.item_ids_.index(ids[0])] in result.output
+    users = invoke("similar", str(small_model_dir), "1", "--users", "-n", "3")
+    assert users.exit_code == 0 and "Users most like user 1" in users.output
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--user", "99999999"], UnknownIdError),
+        (["--rate", "no such film whatsoever=4"], UnknownIdError),
+        (["--rate", "Toy Story=11"], DataError),
+        (["--rate", "Toy Story"], DataError),
+        (["--rate", "Toy Story=good"], DataError),
+    ],
+)
+def test_bad_input_is_our_error(small_model_dir: Path, args: list[str], error: type) -> None:
+    result = invoke("recommend", str(small_model_dir), *args)
+    assert isinstance(result.exception, error), result.output
+
+
+def test_ambiguous_title_lists_candidates(small_model_dir: Path) -> None:
+    result = invoke("similar", str(small_model_dir), "star wars")
+    assert isinstance(result.exception, UnknownIdError)
+    assert "Star Wars: Episode IV - A New Hope (1977)" in str(result.exception)
+
+
+def test_exactly_one_way_to_name_the_user(small_model_dir: Path) -> None:
+    assert invoke("recommend", str(small_model_dir)).exit_code == 2
+    assert invoke("recommend", str(small_model_dir), "--user", "1", "--like", "Fargo").exit_code == 2
+
+
+def test_parse_rating() -> None:
+    assert parse_rating("Toy Story=5") == ("Toy Story", 5.0)
+    assert parse_rating("  1 = 4.5") == (1, 4.5)
+    assert parse_rating("Mission: Impossible=3") == ("Mission: Impossible", 3.0)
+
+
+def test_demo_tail_renders(small_model) -> None:
+    console = Console(record=True, width=160)
+    console.print(demo_tail(small_model))
+    text = console.export_text()
+    assert "A new user who rated Toy Story=5, Fargo=4, Scream=1" in text
+    assert "Most similar to Pulp Fiction (1994)" in text

@@ -1,0 +1,288 @@
+"""The HTTP API against the real app and a model trained on movielens-small: answers match the library,
+bad input gets a 404 or 422 that says what was wrong, never a 500."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="fastapi is not installed")
+with warnings.catch_warnings():  # starlette's notice that it would rather drive httpx2 than httpx
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from fastapi.testclient import TestClient  # noqa: E402
+
+from embedrec.web import create_app  # noqa: E402
+from embedrec.web.service import because, unit_rows  # noqa: E402
+
+TOY_STORY, STAR_WARS, FARGO = 1, 260, 608  # movielens ids
+
+
+@pytest.fixture(scope="module")
+def client(small_model) -> TestClient:
+    with TestClient(create_app(small_model, map_methods=["pca"]), raise_server_exceptions=False) as c:
+        yield c
+
+
+def ok(response) -> dict:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def problem(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    return json.dumps(response.json()["detail"])
+
+
+# -- model and catalogue ---------------------------------------------------------------------------
+def test_health_describes_the_model(client, small_model) -> None:
+    body = ok(client.get("/health"))
+    assert body["model"] == "DotBias" and body["status"] == "ok"
+    assert body["n_items"] == small_model.n_items and body["n_users"] == small_model.n_users
+    assert body["n_factors"] == 32
+    assert body["scale"] == {"low": 0.5, "high": 5.0, "step": 0.5}
+    assert body["map_methods"] == ["pca"] and body["version"]
+
+
+def test_search_finds_toy_story_with_its_metadata(client, small_model) -> None:
+    items = ok(client.get("/items", params={"q": "toy story", "limit": 5}))["items"]
+    assert [it["title"] for it in items[:3]] == [
+        "Toy Story (1995)",
+        "Toy Story 2 (1999)",
+        "Toy Story 3 (2010)",
+    ]
+    first = items[0]
+    assert first["id"] == TOY_STORY and first["year"] == 1995 and "Animation" in first["genres"]
+    counts = np.diff(small_model.seen_.tocsc().indptr)  # ratings per item, counted independently
+    assert first["n_ratings"] == counts[small_model.item_ids_.index(TOY_STORY)] > 100
+
+
+def test_empty_search_lists_the_most_rated(client) -> None:
+    items = ok(client.get("/items", params={"limit": 20}))["items"]
+    counts = [it["n_ratings"] for it in items]
+    assert len(items) == 20 and counts == sorted(counts, reverse=True)
+
+
+def test_get_item_and_unknown_items(client) -> None:
+    assert ok(client.get(f"/items/{STAR_WARS}"))["title"].startswith("Star Wars: Episode IV")
+    for raw in ("999999999", "abc", "²", "1.5", "9" * 150):
+        assert "unknown item id" in problem(client.get(f"/items/{raw}"), 404)
+
+
+# -- similar items and recommendations match the library ------------------------------------------
+def test_similar_items_match_the_model(client, small_model) -> None:
+    for metric in ("cosine", "dot", "euclidean"):
+        body = ok(client.get(f"/items/{TOY_STORY}/similar", params={"n": 7, "metric": metric}))
+        ids, scores = small_model.similar_items(TOY_STORY, n=7, metric=metric)
+        assert [it["id"] for it in body["items"]] == ids.tolist()
+        np.testing.assert_allclose([it["score"] for it in body["items"]], scores, rtol=1e-5)
+        assert body["item"]["id"] == TOY_STORY and TOY_STORY not in ids
+
+
+def test_known_user_recommendations_match_the_model(client, small_model) -> None:
+    body = ok(client.get("/users/1/recommendations", params={"n": 10}))
+    ids, scores = small_model.recommend(1, n=10)
+    assert body["user"] == 1 and [it["id"] for it in body["items"]] == ids.tolist()
+    np.testing.assert_allclose([it["score"] for it in body["items"]], small_model.predict(1, ids), rtol=1e-5)
+    seen = set(
+        small_model.item_ids_.raw_ids[small_model.seen_[small_model.user_ids_.index(1)].indices].tolist()
+    )
+    assert not seen & set(ids.tolist())
+
+
+def test_reasons_are_the_library_explanation(client, small_model) -> None:
+    """For a known user the `because` weights are exactly `model.explain`'s largest contributions."""
+    rec = ok(client.get("/users/1/recommendations", params={"n": 3}))["items"][0]
+    table = small_model.explain(1, rec["id"], n=10_000).contributions
+    best = table[table.contribution > 0].sort_values("contribution", ascending=False).head(3)
+    assert [b["id"] for b in rec["because"]] == best["item"].tolist()
+    np.testing.assert_allclose([b["weight"] for b in rec["because"]], best["contribution"], rtol=1e-4)
+
+
+def test_because_matches_a_dense_loop() -> None:
+    rng = np.random.default_rng(0)
+    factors = rng.normal(size=(6, 3)).astype(np.float32)
+    recs, rated, centred = np.array([0, 5]), np.array([1, 2, 3]), np.array([1.5, -0.5, 0.0])
+    got = because(unit_rows(factors), recs, rated, centred)
+    for a, r in enumerate(recs):
+        for b, j in enumerate(rated):
+            cos = factors[r] @ factors[j] / np.linalg.norm(factors[r]) / np.linalg.norm(factors[j])
+            assert got[a, b] == pytest.approx(cos * centred[b], rel=1e-6)
+
+
+def test_visitor_recommendations_fold_in_titles_and_ids(client, small_model) -> None:
+    by_title = [
+        {"item": "toy story", "rating": 5},
+        {"item": "Star Wars: Episode IV - A New Hope (1977)", "rating": 4.5},
+        {"item": "fargo", "rating": 1},
+    ]
+    body = ok(client.post("/recommendations", json={"ratings": by_title, "n": 10}))
+    ids, scores = small_model.recommend_for_ratings([(TOY_STORY, 5), (STAR_WARS, 4.5), (FARGO, 1)], n=10)
+    assert body["user"] is None and [it["id"] for it in body["items"]] == ids.tolist()
+    np.testing.assert_allclose([it["score"] for it in body["items"]], scores, rtol=1e-5)
+    assert not {TOY_STORY, STAR_WARS, FARGO} & set(ids.tolist())
+    reasons = [b for it in body["items"] for b in it["because"]]
+    # a reason is a liked movie the item resembles, or a disliked one (Fargo, 1) it is unlike
+    assert reasons and all(b["id"] in (TOY_STORY, STAR_WARS, FARGO) and b["weight"] > 0 for b in reasons)
+    by_id = [{"item": TOY_STORY, "rating": 5}, {"item": "260", "rating": 4.5}, {"item": FARGO, "rating": 1}]
+    again = client.post("/recommendations", json={"ratings": by_id, "n": 10})
+    assert again.json() == body  # the same answer, whichever way the items were named
+
+
+def test_predict_matches_the_model(client, small_model) -> None:
+    pairs = [{"user": 1, "item": TOY_STORY}, {"user": "2", "item": STAR_WARS}, {"user": 610, "item": "fargo"}]
+    got = ok(client.post("/predict", json={"pairs": pairs}))["predictions"]
+    want = small_model.predict([1, 2, 610], [TOY_STORY, STAR_WARS, FARGO])
+    np.testing.assert_allclose([p["rating"] for p in got], want, rtol=1e-5)
+    assert [p["user"] for p in got] == [1, 2, 610] and got[2]["item"] == FARGO
+    assert "unknown user id" in problem(
+        client.post("/predict", json={"pairs": [{"user": 0, "item": 1}]}), 404
+    )
+    assert "unknown item id" in problem(
+        client.post("/predict", json={"pairs": [{"user": 1, "item": -5}]}), 404
+    )
+
+
+def test_map_is_cached_and_deterministic(client, small_model) -> None:
+    first = client.get("/map", params={"method": "pca"})
+    body = ok(first)
+    assert len(body["ids"]) == len(body["x"]) == len(body["titles"]) == small_model.n_items
+    assert np.isfinite(body["x"]).all() and np.std(body["x"]) > 0 and "PCA" in body["note"]
+    assert client.get("/map").content == first.content  # pca is the default, and cached
+    assert "pca" in problem(client.get("/map", params={"method": "tsne"}), 422)  # not offered here
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [
+        ("/items", {"limit": 0}),
+        ("/items", {"limit": 1001}),
+        ("/items", {"q": "x" * 201}),
+        ("/items/1/similar", {"n": 0}),
+        ("/items/1/similar", {"n": 1001}),
+        ("/items/1/similar", {"metric": "manhattan"}),
+        ("/users/1/recommendations", {"n": -3}),
+        ("/users/1/recommendations", {"n": "ten"}),
+    ],
+)
+def test_bad_query_parameters_are_422(client, url: str, params: dict) -> None:
+    problem(client.get(url, params=params), 422)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ratings": []},
+        {"ratings": [{"item": 1, "rating": 4}] * 1001},
+        {"ratings": [{"item": 1, "rating": 4}], "n": 1001},
+        {"ratings": [{"item": 1, "rating": 4}], "n": 0},
+        {"ratings": [{"item": 1.5, "rating": 4}]},
+        {"ratings": [{"item": True, "rating": 4}]},
+        {"ratings": [{"item": None, "rating": 4}]},
+        {"ratings": [{"item": "x" * 201, "rating": 4}]},
+        {"ratings": [{"item": "", "rating": 4}]},
+        {"ratings": [{"item": 1, "rating": "good"}]},
+        {"ratings": [{"item": 1}]},
+        {"ratings": [{"item": 1, "rating": 4, "extra": 1}]},
+        {"ratings": {"item": 1, "rating": 4}},
+        [1, 2, 3],
+    ],
+)
+def test_bad_rating_bodies_are_422(client, body) -> None:
+    problem(client.post("/recommendations", json=body), 422)
+
+
+def test_ratings_outside_the_scale_are_422_naming_the_scale(client) -> None:
+    for value in (5.5, 0.0, -1, 1e308):
+        detail = problem(
+            client.post("/recommendations", json={"ratings": [{"item": 1, "rating": value}]}), 422
+        )
+        assert "0.5..5" in detail
+    for raw in (
+        '{"ratings": [{"item": 1, "rating": NaN}]}',
+        '{"ratings": [{"item": 1, "rating": Infinity}]}',
+    ):
+        problem(
+            client.post("/recommendations", content=raw, headers={"content-type": "application/json"}), 422
+        )
+
+
+def test_malformed_json_is_422(client) -> None:
+    for raw in ("{", '{"ratings": [', "not json", ""):
+        problem(
+            client.post("/recommendations", content=raw, headers={"content-type": "application/json"}), 422
+        )
+
+
+def test_unknown_and_ambiguous_titles_are_404_with_candidates(client) -> None:
+    detail = problem(
+        client.post("/recommendations", json={"ratings": [{"item": "star wars", "rating": 5}]}), 404
+    )
+    assert "Star Wars: Episode IV - A New Hope (1977)" in detail
+    detail = problem(
+        client.post("/recommendations", json={"ratings": [{"item": "qwzx vbnm", "rating": 5}]}), 404
+    )
+    assert "qwzx vbnm" in detail
+    assert "unknown item id 999999" in problem(
+        client.post("/recommendations", json={"ratings": [{"item": 999999, "rating": 5}]}), 404
+    )
+    assert "unknown user id 'nobody'" in problem(client.get("/users/nobody/recommendations"), 404)
+
+
+def test_a_movie_rated_twice_keeps_the_last_rating(client) -> None:
+    twice = ok(
+        client.post(
+            "/recommendations", json={"ratings": [{"item": 1, "rating": 1}, {"item": 1, "rating": 5}]}
+        )
+    )
+    once = ok(client.post("/recommendations", json={"ratings": [{"item": 1, "rating": 5}]}))
+    assert twice == once
+
+
+# -- the page and the docs work offline -----------------------------------------------------------------
+def test_page_and_assets_are_served_without_a_cdn(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="q"' in page.text
+    for path in ("/static/app.js", "/static/app.css"):
+        assert client.get(path).status_code == 200
+    for text in (page.text, client.get("/static/app.js").text, client.get("/static/app.css").text):
+        assert not re.search(
+            r"""(src|href)\s*=\s*["']?(https?:)?//|url\(["']?(https?:)?//|fetch\(["']https?:""", text
+        )
+
+
+def test_docs_use_local_swagger_assets(client) -> None:
+    html = client.get("/docs").text
+    assert "swagger-ui-bundle.js" in html and "cdn" not in html.lower()
+    for ref in re.findall(r"""(?:src|href)=["']([^"']+)["']""", html):
+        assert not ref.startswith(("http:", "https:", "//")), ref
+        assert client.get("/" + ref.lstrip("/")).status_code == 200, ref
+    schema = ok(client.get("/openapi.json"))
+    assert {"/items", "/items/{item_id}/similar", "/recommendations", "/predict", "/map", "/health"} <= set(
+        schema["paths"]
+    )
+
+
+def test_create_app_from_a_model_directory(small_model_dir, small_model) -> None:
+    with TestClient(create_app(small_model_dir, map_methods=[])) as c:
+        assert ok(c.get("/health"))["n_items"] == small_model.n_items
+        assert ok(c.get("/items/1/similar", params={"n": 3}))["items"]
+
+
+def test_an_unfitted_model_is_refused() -> None:
+    from embedrec import DotBias
+
+    with pytest.raises(TypeError, match="fitted"):
+        create_app(DotBias())
+
+
+def test_similar_items_can_skip_rarely_rated_ones(client, small_model) -> None:
+    body = ok(client.get(f"/items/{TOY_STORY}/similar", params={"n": 10, "min_ratings": 20}))
+    assert len(body["items"]) == 10 and all(it["n_ratings"] >= 20 for it in body["items"])
+    ids, _ = small_model.similar_items(TOY_STORY, n=small_model.n_items - 1)
+    counts = np.diff(small_model.seen_.tocsc().indptr)[small_model.item_ids_.indices(ids)]
+    assert [it["id"] for it in body["items"]] == ids[counts >= 20][:10].tolist()  # the dense reference
