@@ -58,22 +58,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def app() -> None:
-    """Run the CLI: our own errors become one line on stderr and exit code 2, never a traceback."""
+    """Run the CLI: bad input becomes one line on stderr and exit code 2, never a traceback."""
     warnings.showwarning = _show_warning
     try:
-        cli(standalone_mode=False)
-    except EmbedrecError as exc:
+        cli()  # standalone mode: click reports usage errors itself (one line, exit 2)
+    except (EmbedrecError, ValueError, OSError) as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         err_console.print("[red]aborted[/]")
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
