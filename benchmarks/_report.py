@@ -37,14 +37,14 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    load = ""
+    threads, load = torch.get_num_threads(), ""
     try:
         load = f", load average {os.getloadavg()[0]:.1f} at start"
     except OSError:
         pass
     return (
         f"{os.cpu_count()} CPU cores ({cpu}){load}; Python {platform.python_version()}, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}"
+        f"torch {torch.__version__} ({threads} thread{'s' if threads != 1 else ''}), numpy {np.__version__}"
     )
 
 

@@ -93,8 +93,8 @@ def main() -> None:
             "",
             "Both give identical outputs and identical gradients (tests/test_onehot.py checks it on random "
             "shapes); the one-hot product costs O(batch·V·d) time and O(batch·V) memory, the lookup "
-            "O(batch·d) for both. "
-            "`embedrec explain onehot` shows the same table live after a 6 × 4 worked example.",
+            "O(batch·d) for both. On this virtual machine much of the one-hot time is allocating and zeroing "
+            "its matrix. `embedrec explain onehot` shows the same table live after a 6 × 4 worked example.",
             "",
             f"Command: `{COMMAND}`",
         ]

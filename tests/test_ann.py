@@ -13,7 +13,7 @@ from embedrec.ann import AnnIndex, exact_search, recall_at_k
 def vectors() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     scale = (1 / np.sqrt(np.arange(1, 33))).astype(np.float32)  # a decaying spectrum, as trained factors have
-    return rng.standard_normal((20_000, 32), dtype=np.float32) * scale, rng.standard_normal(
+    return rng.standard_normal((8_000, 32), dtype=np.float32) * scale, rng.standard_normal(
         (200, 32), dtype=np.float32
     ) * scale
 

@@ -88,6 +88,17 @@ def test_factors_crosstab_matches_model(small_model, small_model_dir: Path) -> N
     assert n_predicted + sum(seen[u, i] != 0 for u in top_users for i in top_items) == 64
 
 
+def test_factors_of_a_model_without_factors(tmp_path: Path) -> None:
+    import embedrec
+
+    data = embedrec.load_dataset("movielens-small")
+    model_dir = embedrec.BiasBaseline().fit(data).save(tmp_path / "baseline")
+    result = runner.invoke(cli, ["explain", "factors", str(model_dir), "--top", "5"])
+    assert result.exit_code == 0, result.output
+    assert "BiasBaseline has no user/item factors to show" in result.output
+    assert "Forrest Gump (1994)" in result.output
+
+
 def test_factors_needs_a_directory() -> None:
     result = runner.invoke(cli, ["explain", "factors"])
     assert result.exit_code == 2 and "give the saved model directory" in result.output

@@ -52,6 +52,16 @@ def test_callers_arrays_untouched_and_ours_read_only(raw) -> None:
     assert data.ratings[0] == 4.0
 
 
+@pytest.mark.parametrize("rating_dtype", [np.float32, np.float64])
+def test_callers_arrays_stay_writable_and_unshared(rating_dtype: type) -> None:
+    users, items = np.array([1, 2], dtype=np.int32), np.array([3, 4], dtype=np.int32)
+    ratings, stamps = np.array([1.0, 2.0], dtype=rating_dtype), np.array([5, 6], dtype=np.int64)
+    data = Interactions.from_arrays(users, items, ratings, stamps)
+    for theirs, ours in ((users, data.users), (ratings, data.ratings), (stamps, data.timestamps)):
+        assert theirs.flags.writeable and not np.shares_memory(theirs, ours)
+    assert users.tolist() == [1, 2] and items.tolist() == [3, 4]
+
+
 def test_constructor_copies_index_arrays() -> None:
     users = np.array([0, 1], dtype=np.int32)
     data = Interactions(

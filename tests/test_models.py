@@ -100,6 +100,7 @@ def test_predict_before_fit_raises() -> None:
         ({"reg": -1.0}, "reg"),
         ({"weight_decay": -1.0}, "weight_decay"),
         ({"y_margin": -0.1}, "y_margin"),
+        ({"reg_exponent": -1}, "reg_exponent"),
         ({"schedule": "linear"}, "schedule"),
         ({"patience": 0}, "patience"),
         ({"seed": "abc"}, "seed"),
@@ -169,3 +170,28 @@ def test_quality_floor_on_ml100k_u1(ml100k_dir) -> None:
     pred = model.predict(test.users, test.items, raw=False)
     assert embedrec.rmse(test.ratings, pred) < 0.935
     assert embedrec.mae(test.ratings, pred) < 0.74
+
+
+def test_implicit_term_is_folded_into_plain_factors() -> None:
+    data = _synthetic()
+    model = DotBias(n_factors=4, epochs=3, implicit=True, verbose=False).fit(data)
+    users, items = data.users[:300].astype(np.int64), data.items[:300].astype(np.int64)
+    np.testing.assert_allclose(
+        model.predict(users, items, raw=False), _dense_reference(model, users, items), rtol=1e-5, atol=1e-5
+    )
+    plain = DotBias(n_factors=4, epochs=3, verbose=False).fit(data)
+    assert not np.allclose(model.user_factors_, plain.user_factors_)
+    with pytest.raises(ValueError, match="sparse"):
+        DotBias(implicit=True, sparse=True)
+
+
+def test_row_penalty_weights_follow_rating_counts() -> None:
+    from embedrec.models.dotbias import DotBiasNet
+
+    net = DotBiasNet(3, 2, 4, (0.0, 1.0), sparse=False)
+    users, items = np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1])  # user counts 3, 1, 0; items 2, 2
+    net.set_reg_weights(users, items, 0.0)
+    np.testing.assert_allclose(net.user_reg_weight.numpy(), 1.0)
+    net.set_reg_weights(users, items, 1.0)  # mean count of rated users is 2: weights 2/3, 2, 2
+    np.testing.assert_allclose(net.user_reg_weight.numpy(), [2 / 3, 2.0, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(net.item_reg_weight.numpy(), [1.0, 1.0], rtol=1e-6)

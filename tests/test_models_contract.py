@@ -14,7 +14,10 @@ from embedrec import BiasBaseline, DotBias, GlobalMean, Interactions, NeuralCF, 
 FACTORIES: dict[str, Callable[[], embedrec.Recommender]] = {
     "DotBias": lambda: DotBias(n_factors=8, epochs=3, verbose=False),
     "NeuralCF": lambda: NeuralCF(n_factors=8, epochs=3, verbose=False),
-    "NeuralCF-plain": lambda: NeuralCF(n_factors=8, epochs=3, side_features=False, verbose=False),
+    "NeuralCF-plain-mlp-only": lambda: NeuralCF(
+        n_factors=8, epochs=3, side_features=False, dot=False, verbose=False
+    ),
+    "DotBias-implicit": lambda: DotBias(n_factors=8, epochs=2, implicit=True, verbose=False),
     "BiasBaseline": lambda: BiasBaseline(),
     "GlobalMean": lambda: GlobalMean(),
 }
@@ -36,7 +39,8 @@ def test_batch_equals_single(fitted: embedrec.Recommender, u1_part) -> None:
     test = u1_part[1]
     batch = fitted.predict(test.users[:50], test.items[:50], raw=False)
     single = [
-        float(fitted.predict(int(u), int(i), raw=False)) for u, i in zip(test.users[:50], test.items[:50])
+        float(fitted.predict(int(u), int(i), raw=False))
+        for u, i in zip(test.users[:50], test.items[:50], strict=True)
     ]
     np.testing.assert_allclose(batch, single, rtol=1e-5, atol=1e-5)
     assert batch.dtype == np.float32

@@ -43,15 +43,15 @@ def test_side_features_are_encoded_from_metadata() -> None:
 
 
 def test_neural_uses_ml100k_side_features_and_beats_the_bias_baseline(u1) -> None:
-    # Floor: the bias baseline scores ~0.96 on u1; NeuralCF with side features reaches ~0.92 with
-    # defaults, so 0.945 leaves room for run-to-run noise while proving the MLP learns something.
+    # Floor: the bias baseline scores ~0.96 on u1; NeuralCF with side features reaches ~0.91 with
+    # defaults, so 0.935 leaves room for run-to-run noise while proving it beats the biases clearly.
     train, test = u1
     model = NeuralCF(verbose=False).fit(train)
     names = model.feature_names_
     assert "genres (flags)" in names["item"] and "year (number)" in names["item"]
     assert {"age (number)", "gender (category)", "occupation (category)"} <= set(names["user"])
     err = embedrec.rmse(test.ratings, model.predict(test.users, test.items, raw=False))
-    assert err < 0.945
+    assert err < 0.935
 
 
 def test_neural_fold_in_recovers_a_known_user(u1) -> None:

@@ -349,3 +349,16 @@ def test_neural_fold_in_uses_the_network(neural_checkerboard) -> None:  # noqa: 
     assert np.mean(ids % 2 == 0) >= 0.8
     liked, _ = m.recommend_from_items([1, 3, 5], n=5)
     assert np.mean(liked % 2 == 1) >= 0.8
+
+
+def test_similar_items_can_leave_out_rare_items(model: FactorModel) -> None:
+    counts = np.bincount(model.seen_.indices, minlength=model.n_items)
+    ids, sims = model.similar_items(model.item_ids_.raw_ids[17], n=8, min_ratings=32)
+    assert np.all(counts[model.item_ids_.indices(ids)] >= 32)
+    v = model.item_factors_.astype(np.float64)
+    ref = 1 - cdist(v[[17]], v, "cosine")[0]
+    ref[17] = -np.inf
+    ref[counts < 32] = -np.inf
+    np.testing.assert_array_equal(ids, model.item_ids_.raw_ids[np.argsort(-ref)[:8]])
+    with pytest.raises(DataError):
+        model.similar_items(model.item_ids_.raw_ids[17], min_ratings=-1)

@@ -47,7 +47,7 @@ def test_similar_items_by_title(small_model, small_model_dir: Path) -> None:
     result = invoke("similar", str(small_model_dir), "pulp fiction", "-n", "4")
     assert result.exit_code == 0, result.output
     assert "Most similar to Pulp Fiction (1994)" in result.output
-    ids, _ = small_model.similar_items("Pulp Fiction", n=4)
+    ids, _ = small_model.similar_items("Pulp Fiction", n=4, min_ratings=20)  # the verb's default
     assert small_model._display_titles()[small_model.item_ids_.index(ids[0])] in result.output
     users = invoke("similar", str(small_model_dir), "1", "--users", "-n", "3")
     assert users.exit_code == 0 and "Users most like user 1" in users.output
@@ -91,3 +91,11 @@ def test_demo_tail_renders(small_model) -> None:
     text = console.export_text()
     assert "A new user who rated Toy Story=5, Fargo=4, Scream=1" in text
     assert "Most similar to Pulp Fiction (1994)" in text
+    assert "Most similar to Star Wars: Episode IV - A New Hope (1977)" in text
+
+
+def test_similar_on_a_plain_file_is_our_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not a model\n")
+    result = invoke("similar", str(path), "Star Wars")
+    assert result.exit_code != 0 and isinstance(result.exception, DataError | ValueError)

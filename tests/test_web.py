@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="fastapi is not installed")
 with warnings.catch_warnings():  # starlette's notice that it would rather drive httpx2 than httpx
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient  # noqa: E402
 
 from embedrec.web import create_app  # noqa: E402
@@ -286,3 +286,10 @@ def test_similar_items_can_skip_rarely_rated_ones(client, small_model) -> None:
     ids, _ = small_model.similar_items(TOY_STORY, n=small_model.n_items - 1)
     counts = np.diff(small_model.seen_.tocsc().indptr)[small_model.item_ids_.indices(ids)]
     assert [it["id"] for it in body["items"]] == ids[counts >= 20][:10].tolist()  # the dense reference
+
+
+def test_reasons_can_be_left_out(client) -> None:
+    body = ok(client.post("/recommendations", json={"ratings": [{"item": 1, "rating": 5}], "explain": False}))
+    assert body["items"] and all(it["because"] == [] for it in body["items"])
+    body = ok(client.get("/users/1/recommendations", params={"explain": "false", "n": 3}))
+    assert all(it["because"] == [] for it in body["items"])

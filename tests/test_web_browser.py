@@ -116,7 +116,7 @@ def test_a_visitor_rates_three_movies_and_explores(browser, live_url) -> None:
     assert page.locator("#rated li").count() == 3
     assert "4.5★" in page.locator("#rated").inner_text()
     recs = page.locator("#recs .card")
-    assert "Because you rated" in recs.first.inner_text()
+    assert "Because you liked" in recs.first.inner_text()
     rec_title = recs.first.locator(".title").inner_text()
 
     recs.first.locator(".more").click()

@@ -39,15 +39,15 @@ class DatasetInfo:
     cached: bool = False
 
 
-# sha256 and sizes of the GroupLens zips as published by dataset catalogues that pin them
-# (ml-100k, ml-1m, ml-25m from TensorFlow Datasets' checksum list; ml-10m and ml-32m from projects
-# that pin the archive next to GroupLens' own md5).
 def _grouplens(
     name: str, n_ratings: int, n_users: int, n_items: int, note: str, sha256: str, size: int
 ) -> DatasetInfo:
     return DatasetInfo(name, n_ratings, n_users, n_items, note, GROUPLENS + f"{name}.zip", sha256, size)
 
 
+# sha256 and sizes of the GroupLens zips as published by dataset catalogues that pin them
+# (ml-100k, ml-1m, ml-25m from TensorFlow Datasets' checksum list; ml-10m and ml-32m from projects
+# that pin the archive next to GroupLens' own md5).
 REGISTRY: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
@@ -134,7 +134,10 @@ def fetch(
             raise DatasetError(
                 f"{info.name} is not cached and download=False; {_by_hand(info, archive, url)}"
             )
-        home.mkdir(parents=True, exist_ok=True)
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatasetError(f"cannot create the cache folder {home} ({exc}); set $EMBEDREC_DATA") from None
         _download(url, archive, info, progress)
     else:
         _verify(archive, info)

@@ -50,16 +50,24 @@ def _distinct(ratings: np.ndarray) -> np.ndarray:
     return np.sort(pd.unique(ratings.ravel())).astype(np.float64)
 
 
-def _factorize(raw: np.ndarray, kind: str) -> tuple[np.ndarray, IdMap]:
-    """Raw ids -> (int32 indices, IdMap) with indices in sorted raw-id order, in O(n) for small ints."""
+def _factorize(raw: np.ndarray, kind: str, in_place: bool = False) -> tuple[np.ndarray, IdMap]:
+    """Raw ids -> (int32 indices, IdMap) with indices in sorted raw-id order, in O(n) for small ints.
+
+    `in_place` overwrites an int32 `raw` block by block instead of allocating a second array.
+    """
     if raw.dtype.kind in "iu" and raw.size:
         low, high = int(raw.min()), int(raw.max())
         if low >= 0 and high < max(4 * raw.size, 1 << 20):
             present = np.zeros(high + 1, dtype=bool)
             present[raw] = True
-            position = np.cumsum(present, dtype=np.int32) - 1  # int32 already: the gather below is final
-            uniques = np.flatnonzero(present)
-            return position[raw], IdMap(uniques, kind=kind)
+            position = np.cumsum(present, dtype=np.int32) - 1
+            uniques = IdMap(np.flatnonzero(present), kind=kind)
+            if not (in_place and raw.dtype == np.int32 and raw.flags.writeable):
+                return position[raw], uniques
+            for start in range(0, raw.size, 1 << 20):
+                block = raw[start : start + (1 << 20)]
+                block[:] = position[block]
+            return raw, uniques
     codes, uniques = pd.factorize(raw, sort=True)
     return codes.astype(np.int32), IdMap(np.asarray(uniques), kind=kind)
 
@@ -143,13 +151,38 @@ class Interactions:
         Duplicate (user, item) pairs keep the latest by timestamp (else the last row), with a warning.
         `user_meta` / `item_meta` are indexed by raw id and get aligned to the new indices.
         """
+        return cls._build(
+            raw_users, raw_items, ratings, timestamps, consume=False, user_ids=user_ids, item_ids=item_ids,
+            scale=scale, user_meta=user_meta, item_meta=item_meta, source=source,
+        )  # fmt: skip
+
+    @classmethod
+    def _build(
+        cls,
+        raw_users: np.ndarray,
+        raw_items: np.ndarray,
+        ratings: np.ndarray | None,
+        timestamps: np.ndarray | None,
+        *,
+        consume: bool,
+        user_ids: IdMap | None = None,
+        item_ids: IdMap | None = None,
+        scale: RatingScale | None = None,
+        user_meta: pd.DataFrame | None = None,
+        item_meta: pd.DataFrame | None = None,
+        source: str = "",
+    ) -> Interactions:
+        """`from_arrays`; `consume=True` (arrays a reader just parsed) reuses the inputs in place."""
         raw_users, raw_items = np.asarray(raw_users), np.asarray(raw_items)
+        if not consume:  # never alias or freeze the caller's arrays
+            ratings = None if ratings is None else np.array(ratings, dtype=np.float32)
+            timestamps = None if timestamps is None else np.array(timestamps, dtype=np.int64)
         if user_ids is None:
-            users, user_ids = _factorize(raw_users, "user")
+            users, user_ids = _factorize(raw_users, "user", in_place=consume)
         else:
             users = user_ids.indices(raw_users)
         if item_ids is None:
-            items, item_ids = _factorize(raw_items, "item")
+            items, item_ids = _factorize(raw_items, "item", in_place=consume)
         else:
             items = item_ids.indices(raw_items)
         keep = _latest_of_duplicates(users, items, len(item_ids), timestamps)
@@ -157,7 +190,7 @@ class Interactions:
             warnings.warn(
                 f"{source or 'data'}: {len(users) - len(keep):,} duplicate (user, item) pairs; "
                 "kept the latest rating of each",
-                stacklevel=2,
+                stacklevel=3,
             )
             users, items = users[keep], items[keep]
             ratings = None if ratings is None else np.asarray(ratings)[keep]
@@ -333,9 +366,10 @@ def _latest_of_duplicates(
     if _sorted_unique(users, items):
         return None
     keys = users.astype(np.int64) * n_items + items
-    dup = pd.Series(keys).duplicated(keep=False).to_numpy()
-    if not dup.any():
+    ordered = np.sort(keys)  # a vectorised sort finds out ~5x faster than hashing that nothing repeats
+    if not (ordered[1:] == ordered[:-1]).any():
         return None
+    del ordered
     order = np.arange(len(keys))
     if timestamps is not None:
         # Stable sort by timestamp so that, per key, the last row is the latest (ties: file order).

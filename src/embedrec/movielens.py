@@ -16,7 +16,8 @@ import pandas as pd
 
 from embedrec.errors import DataError
 from embedrec.interactions import Interactions, RatingScale
-from embedrec.readers import FileText, read_delimited
+from embedrec.readers import read_delimited
+from embedrec.sniff import FileText
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
@@ -41,7 +42,8 @@ class Layout:
         self.path = path
         self._zip: zipfile.ZipFile | None = None
         if path.is_dir():
-            self.names = {p.name: p for p in [*path.glob("*"), *path.glob("*/*")] if p.is_file()}
+            found = [*path.glob("*/*"), *path.glob("*")]  # top-level files win over a subfolder's
+            self.names = {p.name: p for p in found if p.is_file()}
         else:
             try:
                 self._zip = zipfile.ZipFile(path)

@@ -16,7 +16,8 @@ import pandas as pd
 
 from embedrec.errors import DataError, NotFittedError
 from embedrec.interactions import Interactions
-from embedrec.recommend import RecommendMixin, check_n, pick
+from embedrec.recommend import RecommendMixin
+from embedrec.scoring import check_n, pick
 
 
 def _discounts(k: int) -> np.ndarray:

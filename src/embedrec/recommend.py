@@ -7,7 +7,7 @@ documented in `embedrec.models.base` (`user_ids_`, `item_ids_`, `seen_`, `item_m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,112 +15,19 @@ import numpy as np
 import pandas as pd
 
 from embedrec.errors import DataError, UnknownIdError
+from embedrec.scoring import (
+    SIMILARITIES,
+    check_n,
+    cosine,
+    dot_rows,
+    mask_rows,
+    one_blas_thread,
+    pick,
+    top_n,
+)
 
 CHUNK_ELEMENTS = 1 << 24  # scores computed per block (64 MB of float32): bounds memory for all-user batches
 ANN_THRESHOLD = 250_000  # catalogues at least this large are searched with an approximate index
-_EPS = np.float32(1e-12)
-
-
-_SMALL = 1 << 22  # products with fewer outputs run on one BLAS thread
-_blas = None
-
-
-def _one_blas_thread() -> Any:
-    """A context that runs BLAS on one thread: idle worker threads of torch and OpenBLAS spinning against
-    each other on a busy 2-core machine made a 60k-item matrix-vector product 30× slower (16 ms vs 0.5 ms)."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
-
-
-def dot_rows(a: np.ndarray, b: np.ndarray, add: np.ndarray | None = None) -> np.ndarray:
-    """a @ b.T (+ `add` on every row) in float32: small products on one BLAS thread, large ones through
-    torch on all cores, with the addition fused into the matrix product."""
-    a32 = np.asarray(a, dtype=np.float32)
-    b32 = np.asarray(b, dtype=np.float32)
-    if a32.shape[0] * b32.shape[0] < _SMALL:
-        with _one_blas_thread():
-            out = a32 @ b32.T
-        if add is not None:
-            out += add
-        return out
-    import torch
-
-    ta = torch.from_numpy(np.ascontiguousarray(a32))
-    tb = torch.from_numpy(np.ascontiguousarray(b32))
-    if add is None:
-        return (ta @ tb.T).numpy()
-    return torch.addmm(torch.from_numpy(np.ascontiguousarray(add, dtype=np.float32)), ta, tb.T).numpy()
-
-
-# -- similarity functions: (queries (b, k), matrix (n, k), query norms (b,), matrix norms (n,)) -> (b, n)
-def _cosine(q: np.ndarray, m: np.ndarray, qn: np.ndarray, mn: np.ndarray) -> np.ndarray:
-    """Cosine similarity; a zero vector is similar to nothing (0), never NaN."""
-    return dot_rows(q, m) / np.maximum(qn[:, None] * mn[None, :], _EPS)
-
-
-def _dot(q: np.ndarray, m: np.ndarray, qn: np.ndarray, mn: np.ndarray) -> np.ndarray:
-    return dot_rows(q, m)
-
-
-def _neg_euclidean(q: np.ndarray, m: np.ndarray, qn: np.ndarray, mn: np.ndarray) -> np.ndarray:
-    """Minus the Euclidean distance, so that larger is more similar like the other metrics."""
-    sq = qn[:, None] ** 2 + mn[None, :] ** 2 - 2 * dot_rows(q, m)
-    return -np.sqrt(np.maximum(sq, 0))
-
-
-SIMILARITIES: dict[str, Callable[..., np.ndarray]] = {
-    "cosine": _cosine,
-    "dot": _dot,
-    "euclidean": _neg_euclidean,
-}
-
-
-def pick(table: Mapping[str, Any], name: str, what: str) -> Any:
-    """Look a function up by name; an unknown name raises an error listing the valid ones."""
-    try:
-        return table[name]
-    except (KeyError, TypeError):
-        raise DataError(f"unknown {what} {name!r}; choose one of {', '.join(sorted(table))}") from None
-
-
-def check_n(n: Any) -> int:
-    """The number of results asked for, as a positive int."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise DataError(f"n must be a positive integer, got {n!r}", field="n")
-    return int(n)
-
-
-def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise best `n` (column indices, scores), best first, by partial selection — never a full sort."""
-    n = min(n, scores.shape[1])
-    if scores.size >= 1 << 20:  # big blocks: torch.topk selects on all cores, ~10x numpy's argpartition
-        import torch
-
-        values, idx = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), n, dim=1)
-        return idx.numpy(), values.numpy()
-    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]  # (b, n) unordered
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
-
-
-def mask_rows(scores: np.ndarray, csr: Any, rows: np.ndarray, columns: np.ndarray | None = None) -> None:
-    """Set scores[r, c] = -inf for the items each user of `rows` has in `csr` (in place)."""
-    starts, ends = csr.indptr[rows], csr.indptr[np.asarray(rows) + 1]
-    lengths = ends - starts
-    r = np.repeat(np.arange(len(rows)), lengths)
-    # positions of each row's entries in csr.indices, without slicing the sparse matrix
-    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    c = csr.indices[np.repeat(starts, lengths) + offsets]
-    if columns is not None:  # scores cover a candidate subset: map item index -> column
-        c = columns[c]
-        keep = c >= 0
-        r, c = r[keep], c[keep]
-    scores[r, c] = -np.inf
 
 
 @dataclass
@@ -407,7 +314,7 @@ class RecommendMixin:
         target = self.inverse_link(values.astype(np.float32)).astype(np.float64)
         y = target - self.global_bias_ - self.item_bias_[idx]
         lam = reg * sigma2 / var
-        with _one_blas_thread():
+        with one_blas_thread():
             w = np.linalg.solve(x.T @ x + np.diag(lam), x.T @ y + lam * mean)
         return w[:-1].astype(np.float32), float(w[-1])
 
@@ -463,7 +370,7 @@ class RecommendMixin:
         gram = self._gram()
         ql = self.item_factors_[liked].astype(np.float64)  # (m, k)
         a = gram + confidence * (ql.T @ ql) + reg * np.eye(gram.shape[0])
-        with _one_blas_thread():
+        with one_blas_thread():
             p = np.linalg.solve(a, (1 + confidence) * ql.sum(axis=0))
         raw = dot_rows(p[None, :], self.item_factors_)[0]
         top, vals = top_n(self._banned(raw, banned, None)[None, :], n)
@@ -513,27 +420,48 @@ class RecommendMixin:
             cache[name] = hit
         return hit[1]
 
-    def _similar(self, name: str, query: np.ndarray, n: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    def _similar(
+        self, name: str, query: np.ndarray, n: int, metric: str, min_ratings: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
         fn = pick(SIMILARITIES, metric, "metric")
         n = check_n(n)
         self._check_fitted()
+        if isinstance(min_ratings, bool) or not isinstance(min_ratings, int | np.integer) or min_ratings < 0:
+            raise DataError(f"min_ratings must be an integer >= 0, got {min_ratings!r}", field="min_ratings")
         matrix, norms = getattr(self, name), self._norms(name)
+        rare = None
+        if min_ratings > 0:
+            axis = (
+                self.seen_.indices
+                if name == "item_factors_"
+                else np.repeat(np.arange(self.seen_.shape[0]), np.diff(self.seen_.indptr))
+            )
+            rare = np.bincount(axis, minlength=len(matrix)) < min_ratings
         if name == "item_factors_" and metric == "cosine" and len(matrix) >= ANN_THRESHOLD:
-            found, sims = self._ann("cosine").query(matrix[query], n + 1)
-            keep = found[0] != query[0]
+            found, sims = self._ann("cosine").query(
+                matrix[query], n + 1 + (0 if rare is None else int(rare.sum()))
+            )
+            keep = (found[0] != query[0]) & (found[0] >= 0)
+            if rare is not None:
+                keep &= ~rare[np.maximum(found[0], 0)]
             return found[0][keep][:n], sims[0][keep][:n]
         sims = fn(matrix[query], matrix, norms[query], norms)  # (1, n_rows)
         sims[0, query] = -np.inf
+        if rare is not None:
+            sims[0, rare] = -np.inf
         top, vals = top_n(sims.astype(np.float32), n)
         keep = np.isfinite(vals[0])
         return top[0][keep], vals[0][keep]
 
-    def similar_items(self, item: Any, n: int = 10, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+    def similar_items(
+        self, item: Any, n: int = 10, metric: str = "cosine", *, min_ratings: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The `n` items (raw ids, similarities) whose factors are closest to `item`'s, excluding the item.
 
         `metric` is "cosine", "dot" or "euclidean" (scores are minus the distance, so larger is closer).
+        `min_ratings` leaves out items with fewer training ratings: their factors are mostly noise.
         """
-        top, vals = self._similar("item_factors_", np.array([self._item_index(item)]), n, metric)
+        top, vals = self._similar("item_factors_", np.array([self._item_index(item)]), n, metric, min_ratings)
         return self.item_ids_.raw_ids[top], vals
 
     def similar_users(self, user: Any, n: int = 10, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
@@ -554,7 +482,7 @@ class RecommendMixin:
         others = rated != i  # the item itself, when already rated, explains nothing
         rated, ratings, centred = rated[others], ratings[others], centred[others]
         norms = self._norms("item_factors_")
-        sims = _cosine(self.item_factors_[[i]], self.item_factors_[rated], norms[[i]], norms[rated])[0]
+        sims = cosine(self.item_factors_[[i]], self.item_factors_[rated], norms[[i]], norms[rated])[0]
         contrib = sims * centred
         order = np.argsort(-np.abs(contrib), kind="stable")[:n]
         titles = self._display_titles()

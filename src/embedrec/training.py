@@ -107,6 +107,17 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def frequency_weights(indices: np.ndarray, n: int, exponent: float) -> torch.Tensor:
+    """Per-row L2 weights (count / mean count)^-exponent for a penalty applied once per rating.
+
+    Exponent 0 regularises a row in proportion to its activity (classic SGD), 1 regularises every row
+    equally; in between works best on MovieLens.
+    """
+    counts = np.bincount(np.asarray(indices), minlength=n).astype(np.float64)
+    mean = counts[counts > 0].mean() if (counts > 0).any() else 1.0
+    return torch.from_numpy((np.maximum(counts, 1.0) / mean) ** -exponent).float()
+
+
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run a block with `n` torch CPU threads (None: unchanged), restoring the setting afterwards.

@@ -69,7 +69,10 @@ def info(
     summary.add_row("ratings", f"{len(d):,}")
     summary.add_row("density", f"{d.density:.3%}")
     step = f" in steps of {d.scale.step:g}" if d.scale.step else ""
-    summary.add_row("scale", f"{d.scale.low:g} to {d.scale.high:g}{step}")
+    if len(d) and d.ratings.min() == d.ratings.max():
+        summary.add_row("scale", f"every rating is {d.ratings[0]:g} (implicit feedback)")
+    else:
+        summary.add_row("scale", f"{d.scale.low:g} to {d.scale.high:g}{step}")
     summary.add_row("time range", _time_range(d.timestamps))
     meta = [name for name, m in (("items", d.item_meta), ("users", d.user_meta)) if m is not None]
     for kind, m in (("item", d.item_meta), ("user", d.user_meta)):

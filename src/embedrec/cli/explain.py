@@ -49,14 +49,17 @@ def explain(
     factors: Annotated[int, typer.Option(help="Factor values shown per user and item.", min=0)] = 4,
     batch: Annotated[int, typer.Option(help="Batch size of the onehot measurement.", min=1)] = 1024,
     dim: Annotated[int, typer.Option(help="Embedding size of the onehot measurement.", min=1)] = 32,
-    max_vocab: Annotated[int, typer.Option(help="Largest vocabulary measured (powers of 10).", min=10)] = 10
-    ** 6,
+    max_vocab: Annotated[
+        int, typer.Option(help="Largest vocabulary measured (powers of 10 from 1,000).", min=1000)
+    ] = 1_000_000,
     budget_mib: Annotated[
         int, typer.Option(help="Memory allowed for the one-hot matrix before that side stops (MiB).", min=1)
     ] = 1024,
 ) -> None:
     """Show how embeddings work: one-hot ≡ lookup, a model's factors, or why a user gets an item."""
     if target == "onehot":
+        if model_dir is not None:
+            raise typer.BadParameter(f"'explain onehot' takes no directory, got {str(model_dir)!r}")
         _explain_onehot(batch=batch, dim=dim, max_vocab=max_vocab, budget=budget_mib * 2**20)
     elif target == "factors":
         if model_dir is None:
@@ -274,7 +277,7 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
     )
 
     uf, itf = getattr(model, "user_factors_", None), getattr(model, "item_factors_", None)
-    has_factors = uf is not None and itf is not None and n_shown > 0
+    has_factors = uf is not None and itf is not None and uf.shape[1] > 0 and n_shown > 0
     shown = min(n_shown, uf.shape[1]) if has_factors else 0
     item_table = Table(
         title="Items (columns above)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left"
@@ -310,7 +313,7 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
             style="dim",
         )
     else:
-        console.print(f"{type(model).__name__} has no user/item factor tables to show.", style="dim")
+        console.print(f"{type(model).__name__} has no user/item factors to show.", style="dim")
 
 
 # -- one pair --------------------------------------------------------------------------------------

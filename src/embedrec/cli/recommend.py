@@ -32,7 +32,9 @@ Examples:
 """
 
 DEMO_RATINGS = {"Toy Story": 5.0, "Fargo": 4.0, "Scream": 1.0}
-DEMO_TITLES = ("Star Wars", "Pulp Fiction")
+MIN_RATINGS = 20  # neighbours shown need this many training ratings: rarer items' vectors are mostly noise
+# famous titles for the demo's neighbours, each with the spelling of each MovieLens release
+DEMO_TITLES = (("Star Wars: Episode IV - A New Hope (1977)", "Star Wars (1977)"), ("Pulp Fiction (1994)",))
 
 
 def register(cli: typer.Typer) -> None:
@@ -89,6 +91,10 @@ def similar(
     n: Annotated[int, typer.Option("-n", help="How many neighbours.", min=1)] = 10,
     metric: Annotated[str, typer.Option(help="cosine, dot or euclidean.")] = "cosine",
     users: Annotated[bool, typer.Option("--users", help="Find similar users instead of items.")] = False,
+    min_ratings: Annotated[
+        int,
+        typer.Option(help="Leave out items with fewer training ratings (their vectors are noise).", min=0),
+    ] = MIN_RATINGS,
 ) -> None:
     """The items (or users) whose learned vectors are closest to one item's (or user's)."""
     if source.is_file():
@@ -105,7 +111,9 @@ def similar(
         console.print(table)
         return
     anchor = model._item_index(query)
-    ids, sims = model.similar_items(model.item_ids_.raw_id(anchor), n=n, metric=metric)
+    ids, sims = model.similar_items(
+        model.item_ids_.raw_id(anchor), n=n, metric=metric, min_ratings=min_ratings
+    )
     name = _titles(model)[anchor]
     console.print(items_table(model, ids, sims, title=f"Most similar to {name} ({metric})", score=metric))
 
@@ -171,12 +179,17 @@ def demo_tail(model: Any, n: int = 5) -> Group:
         parts.append(
             items_table(model, ids, scores, title=f"A new user who rated {label}", score="predicted")
         )
-    for item in DEMO_TITLES:
-        try:
-            anchor = model._item_index(item)
-        except EmbedrecError:
+    for spellings in DEMO_TITLES:
+        anchor = None
+        for item in spellings:
+            try:
+                anchor = model._item_index(item)
+                break
+            except EmbedrecError:
+                continue
+        if anchor is None:
             continue
-        ids, sims = model.similar_items(model.item_ids_.raw_id(anchor), n=n)
+        ids, sims = model.similar_items(model.item_ids_.raw_id(anchor), n=n, min_ratings=MIN_RATINGS)
         parts.append(
             items_table(model, ids, sims, title=f"Most similar to {_titles(model)[anchor]}", score="cosine")
         )
@@ -197,11 +210,11 @@ def _load(model_dir: Path) -> Any:
 
 
 def _similar_vectors(path: Path, query: str, n: int, metric: str) -> None:
-    """Neighbours in a pre-trained vectors file, through embedrec.vectors when it is available."""
+    """Neighbours in a pre-trained vectors file, through `embedrec.vectors.similar_table` when it exists."""
     try:
         from embedrec import vectors
     except ImportError:
-        raise DataError(
-            f"{path} is a file, not a model directory: save a model with `embedrec train`"
-        ) from None
+        vectors = None
+    if vectors is None or not hasattr(vectors, "similar_table"):
+        raise DataError(f"{path} is a file, not a model directory (save one with `embedrec train --out DIR`)")
     console.print(vectors.similar_table(path, query, n=n, metric=metric))

@@ -17,7 +17,7 @@ def serve_model(model: Any, host: str = "127.0.0.1", port: int = 8000, *, open_b
     from embedrec.web import create_app
 
     if not 0 <= port <= 65535:
-        raise typer.BadParameter(f"port must be 0..65535, got {port}")
+        raise ValueError(f"port must be 0..65535, got {port}")
     app = create_app(model)
     service = app.state.service
     shown = f"[{host}]" if ":" in host else host
@@ -63,7 +63,7 @@ def register(cli: typer.Typer) -> None:
         host: Annotated[
             str, typer.Option(help="Address to listen on; 0.0.0.0 exposes it to the network.")
         ] = ("127.0.0.1"),
-        port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+        port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
         open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
     ) -> None:
         """Serve the web page (search, rate, recommendations, map) and the HTTP API for a model."""

@@ -238,20 +238,23 @@ def predict(
 
 def demo(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the model here.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     serve: Annotated[
-        bool, typer.Option("--serve", help="Then serve the web app (reusing the saved demo model if any).")
+        bool, typer.Option("--serve", help="Then serve the web app (the model is trained once and kept).")
     ] = False,
-    port: Annotated[int, typer.Option(help="Port of the web app (with --serve).")] = 8000,
+    host: Annotated[str, typer.Option(help="With --serve: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --serve: TCP port.")] = 8000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train the default model on the bundled movielens-small data and show what it learned."""
     if serve:
         from embedrec.cli.serve import demo_model_dir, serve_model
 
-        out = demo_model_dir(out)
-        if (out / "model.json").exists():
-            console.print(f"Using the demo model saved in {out}")
-            return serve_model(out, port=port)
+        keep = demo_model_dir(out)
+        if (keep / "model.json").is_file():
+            console.print(f"Using the demo model kept in [bold]{keep}[/] (delete it to retrain)")
+            serve_model(keep, host, port)
+            return
+        out = keep
     console.print("Training DotBias on the bundled movielens-small (90% of ratings; 10% held out) ...")
     fitted, train_part, test_part, seconds = _fit("movielens-small", "dotbias", "random", 0.1, 0, quiet)
     rows = {"train": score(fitted, train_part), "held out": score(fitted, test_part)}
@@ -265,4 +268,6 @@ def demo(
     if out is not None:
         console.print(f"saved to [bold]{fitted.save(out)}[/]")
     if serve:
-        serve_model(fitted, port=port)
+        from embedrec.cli.serve import serve_model
+
+        serve_model(fitted, host, port)

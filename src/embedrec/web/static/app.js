@@ -126,15 +126,7 @@ function card(item, opts = {}) {
   meta.appendChild(el("span", "", plural(item.n_ratings, "rating")));
   li.appendChild(meta);
 
-  if (item.because && item.because.length) {
-    const why = el("div", "because", "Because you rated ");
-    item.because.forEach((b, i) => {
-      if (i) why.appendChild(document.createTextNode(i === item.because.length - 1 ? " and " : ", "));
-      why.appendChild(el("b", "", name(b.title)));
-      why.appendChild(document.createTextNode(` ${stars(b.rating)}`));
-    });
-    li.appendChild(why);
-  }
+  if (item.because && item.because.length) li.appendChild(reasons(item.because));
   const line3 = el("div", "line3");
   line3.appendChild(starWidget(item));
   const more = el("button", "more", "More like this →");
@@ -144,6 +136,22 @@ function card(item, opts = {}) {
   li.addEventListener("mouseenter", () => mapView.focus(item.id));
   li.addEventListener("mouseleave", () => mapView.focus(null));
   return li;
+}
+
+// "Because you liked A 5★ and B 4.5★, and it is unlike C 1★": a low rating counts for items unlike it.
+function reasons(because) {
+  const mid = (state.scale.low + state.scale.high) / 2;
+  const liked = because.filter((b) => b.rating >= mid), disliked = because.filter((b) => b.rating < mid);
+  const why = el("div", "because");
+  const add = (text) => why.appendChild(document.createTextNode(text));
+  const list = (items) => items.forEach((b, i) => {
+    if (i) add(i === items.length - 1 ? " and " : ", ");
+    why.appendChild(el("b", "", name(b.title)));
+    add(` ${stars(b.rating)}`);
+  });
+  if (liked.length) { add("Because you liked "); list(liked); }
+  if (disliked.length) { add(liked.length ? ", and it is unlike " : "Because it is unlike "); list(disliked); }
+  return why;
 }
 
 function fill(list, items, opts) {
@@ -371,11 +379,15 @@ const mapView = (() => {
     const r = canvas.getBoundingClientRect();
     ctx.clearRect(0, 0, r.width, r.height);
     if (!pts || !frame) return;
-    ctx.fillStyle = "rgba(92, 104, 140, 0.38)";
-    for (let i = 0; i < pts.x.length; i++) {
-      const x = px(i), y = py(i);
-      if (x < -4 || y < -4 || x > r.width + 4 || y > r.height + 4) continue;
-      ctx.fillRect(x - 1.6, y - 1.6, 3.2, 3.2);
+    // rarely rated movies (barely trained vectors) faint and small, well-known ones darker on top
+    for (const [rare, color, h] of [[true, "rgba(92, 104, 140, 0.22)", 1.2], [false, "rgba(72, 84, 124, 0.55)", 1.8]]) {
+      ctx.fillStyle = color;
+      for (let i = 0; i < pts.x.length; i++) {
+        if ((pts.n_ratings[i] < 10) !== rare) continue;
+        const x = px(i), y = py(i);
+        if (x < -4 || y < -4 || x > r.width + 4 || y > r.height + 4) continue;
+        ctx.fillRect(x - h, y - h, 2 * h, 2 * h);
+      }
     }
     const css = getComputedStyle(document.documentElement);
     const similar = idsOf(state.similar), recs = idsOf(state.recs), rated = idsOf([...state.ratings.values()]);
@@ -398,7 +410,8 @@ const mapView = (() => {
   function nearest(mx, my) {
     let best = -1, bestD = 10 * 10;
     for (let i = 0; i < pts.x.length; i++) {
-      const dx = px(i) - mx, dy = py(i) - my, d = dx * dx + dy * dy;
+      const dx = px(i) - mx, dy = py(i) - my;
+      const d = dx * dx + dy * dy + (pts.n_ratings[i] < 10 ? 30 : 0); // well-known movies win near-ties
       if (d < bestD) { bestD = d; best = i; }
     }
     return best;
@@ -504,7 +517,12 @@ async function start() {
   } catch (err) { localStorage.removeItem(state.storeKey); }
 
   const method = $("method");
-  health.map_methods.forEach((m) => method.appendChild(el("option", "", m)));
+  const labels = { pca: "PCA", tsne: "t-SNE", umap: "UMAP" };
+  health.map_methods.forEach((m) => {
+    const option = el("option", "", labels[m] || m);
+    option.value = m;
+    method.appendChild(option);
+  });
   method.value = health.map_methods.includes("pca") ? "pca" : health.map_methods[0];
   method.addEventListener("change", () => mapView.load(method.value));
 
