@@ -293,3 +293,34 @@ def test_cli_bad_file_exits_2_with_one_line(tmp_path: Path) -> None:
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{path}:3: field 'rating'" in lines[0] and "Traceback" not in run.stderr
+
+
+def test_many_blocks_and_a_low_row_estimate_match_pandas(tmp_path: Path) -> None:
+    # Long first lines make the size-based row estimate too small, so the arrays must grow; ~2 MB
+    # also spans several parse blocks.
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(1, 500, 200_000), rng.integers(1, 3000, 200_000)
+    frame = pd.DataFrame({"user": users, "item": items, "rating": rng.integers(1, 6, 200_000)})
+    frame = frame.drop_duplicates(["user", "item"])
+    lines = [f"{u:030d},{i:030d},{r}" for u, i, r in frame.head(300).itertuples(index=False)]
+    lines += [f"{u},{i},{r}" for u, i, r in frame.iloc[300:].itertuples(index=False)]
+    data = read_ratings(write(tmp_path / "r.csv", "user,item,rating\n" + "\n".join(lines) + "\n"))
+    assert len(data) == len(frame)
+    np.testing.assert_array_equal(data.user_ids.raw_ids[data.users], frame["user"].to_numpy())
+    np.testing.assert_array_equal(data.item_ids.raw_ids[data.items], frame["item"].to_numpy())
+    np.testing.assert_array_equal(data.ratings, frame["rating"].to_numpy(np.float32))
+
+
+def test_ml10m_dat_layout_has_half_stars(tmp_path: Path) -> None:
+    write(tmp_path / "ratings.dat", "1::122::5::838985046\n1::185::4.5::838983525\n")
+    write(tmp_path / "movies.dat", "122::Boomerang (1992)::Comedy|Romance\n185::Net, The (1995)::Action\n")
+    data = read_ratings(tmp_path)
+    assert data.scale.step == 0.5 and data.user_meta is None
+    assert data.item_meta["genres"].tolist() == ["Comedy|Romance", "Action"]
+
+
+def test_parquet_null_rating_names_the_row(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"user": [1, 2], "item": [5, 5], "rating": [1.0, None]})
+    frame.to_parquet(tmp_path / "r.parquet")
+    err = error_of(tmp_path / "r.parquet")
+    assert err.field == "rating" and "row 2" in str(err)

@@ -1,7 +1,8 @@
 """Read ratings from CSV/TSV/Parquet files (and MovieLens folders or zips) into `Interactions`.
 
-Parsing goes through pyarrow's multithreaded CSV reader with int32/float32 column types; every bad
-input becomes a `DataError` naming the file, the line (1-based, counting the header) and the field.
+Parsing streams through pyarrow's CSV reader with int32/float32 column types straight into numpy arrays
+(pyarrow holds only a few blocks at a time); every bad input becomes a `DataError` naming the file, the
+line (1-based, counting the header) and the field.
 """
 
 from __future__ import annotations
@@ -100,10 +101,9 @@ def read_delimited(
     else:
         file_names = ([*ROLES] + [f"f{i}" for i in range(len(ROLES), len(first))])[: len(first)]
     roles = _resolve_roles(file_names, columns, text.name, header=bool(header))
-    parsed = _take(_parse(text, sep, file_names, bool(header), roles, head_lines), roles)
-    pa.default_memory_pool().release_unused()  # hand the parser's scratch memory back before converting
+    parsed, nulls = _parse(text, sep, file_names, bool(header), roles, head_lines)
     return to_interactions(
-        parsed, roles, source=text.name, scale=scale, text=(text, sep, bool(header)),
+        parsed, roles, nulls=nulls, source=text.name, scale=scale, text=(text, sep, bool(header)),
         item_meta=item_meta, user_meta=user_meta,
     )  # fmt: skip
 
@@ -114,9 +114,10 @@ def _take(table: pa.Table, roles: dict[str, str]) -> dict[str, pa.ChunkedArray]:
 
 
 def to_interactions(
-    columns: dict[str, pa.ChunkedArray],
+    columns: dict[str, pa.ChunkedArray] | dict[str, np.ndarray],
     roles: dict[str, str],
     *,
+    nulls: dict[str, int] | None = None,
     source: str,
     scale: RatingScale | None = None,
     text: tuple[FileText, str, bool] | None = None,
@@ -131,19 +132,25 @@ def to_interactions(
         # Text files name the line; Parquet has none, so the message names the row instead.
         return (line_of_row(text, row), "") if text is not None else (None, f"row {row + 1}: ")
 
+    nulls = dict(nulls or {})
+    for role in ROLES:
+        col = columns.get(role)
+        if isinstance(col, pa.ChunkedArray) and col.null_count:
+            nulls[role] = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+    if nulls:
+        role = min(nulls, key=lambda r: (nulls[r], ROLES.index(r)))
+        what = "an empty or NaN value" if role == "rating" else "an empty value"
+        line, prefix = where(nulls[role])
+        raise DataError(
+            f"{prefix}{what} (expected {_EXPECT[role]})", path=source, line=line, field=roles[role]
+        )
+
     arrays: dict[str, np.ndarray] = {}
     for role in ROLES:
         if role not in roles:
             continue
         col = columns.pop(role)  # converted one at a time, so only one column is ever held twice
-        if col.null_count:
-            row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-            what = "an empty or NaN value" if role == "rating" else "an empty value"
-            line, prefix = where(row)
-            raise DataError(
-                f"{prefix}{what} (expected {_EXPECT[role]})", path=source, line=line, field=roles[role]
-            )
-        arrays[role] = _numpy(col, role, source, roles[role])
+        arrays[role] = col if isinstance(col, np.ndarray) else _numpy(col, role, source, roles[role])
         del col
     ratings = arrays.get("rating")
     if ratings is not None:
@@ -187,11 +194,7 @@ _EXPECT = {
 
 
 def _numpy(col: pa.ChunkedArray, role: str, source: str, name: str) -> np.ndarray:
-    """One column as a numpy array of the type `Interactions` wants (ids keep int or str).
-
-    `to_numpy` concatenates the chunks inside pyarrow's memory pool, which reuses what the parse freed;
-    copying them into numpy-allocated arrays instead was measured to raise the peak RSS by a quarter.
-    """
+    """A column (one streamed batch, or a Parquet column) as numpy, typed as `Interactions` wants it."""
     kind = col.type
     if role == "timestamp":
         if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
@@ -224,8 +227,11 @@ def _parse(
     header: bool,
     roles: dict[str, str],
     head_lines: list[str],
-) -> pa.Table:
-    """pyarrow CSV parse of just the role columns, retrying wider id types when int32 overflows."""
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """pyarrow CSV parse of just the role columns, retrying wider id types when int32 overflows.
+
+    Returns numpy columns by role and, per role, the first row holding an empty value.
+    """
     types: dict[str, pa.DataType] = {roles["user"]: pa.int32(), roles["item"]: pa.int32()}
     if "rating" in roles:
         types[roles["rating"]] = pa.float32()
@@ -244,27 +250,60 @@ def _parse(
     if sep == "::":  # pyarrow takes one-character delimiters; MovieLens .dat files use '::'
         data = text.data if text.data is not None else text.path.read_bytes()  # type: ignore[union-attr]
         source, delimiter = pa.BufferReader(data.replace(b"::", b"\x1f")), "\x1f"
+    line_bytes = sum(len(line) + 1 for line in head_lines[int(header) :]) / max(
+        1, len(head_lines) - int(header)
+    )
+    estimate = int(text.size() / max(line_bytes, 1.0) * 1.02) + 1024
     for _ in range(4):
         try:
-            return pacsv.read_csv(
+            reader = pacsv.open_csv(
                 source,
                 read_options=pacsv.ReadOptions(
-                    column_names=names,
-                    skip_rows=int(header),
-                    encoding=text.encoding,
-                    block_size=1 << 24,
+                    column_names=names, skip_rows=int(header), encoding=text.encoding, block_size=1 << 20
                 ),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"'),
                 convert_options=pacsv.ConvertOptions(
                     include_columns=list(roles.values()), column_types=types, strings_can_be_null=True
                 ),
             )
+            return _drain(reader, roles, estimate, text.name)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             if isinstance(source, pa.BufferReader):
                 source.seek(0)
             retry = _widen_or_raise(exc, text, sep, names, header, roles, types)
             types.update(retry)
     raise DataError("could not parse the file", path=text.name)  # pragma: no cover
+
+
+def _drain(
+    reader: pacsv.CSVStreamingReader, roles: dict[str, str], estimate: int, source: str
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Copy streamed record batches into numpy arrays sized from the file, so pyarrow only ever holds
+    a few blocks: that keeps the peak RSS near the size of the result."""
+    out: dict[str, np.ndarray] = {}
+    nulls: dict[str, int] = {}
+    n = 0
+    for batch in reader:
+        m = batch.num_rows
+        for role, name in roles.items():
+            column = batch.column(name)
+            if column.null_count:
+                nulls.setdefault(
+                    role, n + int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+                )
+                continue
+            values = _numpy(pa.chunked_array([column]), role, source, name)
+            buf = out.get(role)
+            if buf is None or len(buf) < n + m:
+                grown = np.empty(max(estimate, 2 * (n + m)), dtype=values.dtype)
+                if buf is not None:
+                    grown[:n] = buf[:n]
+                out[role] = buf = grown
+            buf[n : n + m] = values
+        n += m
+        if nulls:  # the error names the first empty value; no need to read on
+            break
+    return {role: out.get(role, np.empty(0))[:n] for role in roles}, nulls
 
 
 def _widen_or_raise(

@@ -55,15 +55,16 @@ def info(
     progress: Annotated[bool, typer.Option(help="Show a progress bar while downloading.")] = True,
 ) -> None:
     """Users, items, ratings, density, rating histogram, activity quantiles and time range."""
-    from embedrec.datasets import load_dataset
+    from embedrec.datasets import REGISTRY, load_dataset
 
     d = load_dataset(data, data_dir=data_dir, progress=progress)
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
     summary.add_row("data", data)
+    bundled = data in REGISTRY and REGISTRY[data].url is None
     if d.source and d.source != data:
-        summary.add_row("file", d.source)
+        summary.add_row("file", "bundled with embedrec" if bundled else d.source)
     summary.add_row("users", f"{d.n_users:,}")
     summary.add_row("items", f"{d.n_items:,}")
     summary.add_row("ratings", f"{len(d):,}")
