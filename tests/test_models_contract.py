@@ -18,6 +18,7 @@ FACTORIES: dict[str, Callable[[], embedrec.Recommender]] = {
         n_factors=8, epochs=3, side_features=False, dot=False, verbose=False
     ),
     "DotBias-implicit": lambda: DotBias(n_factors=8, epochs=2, implicit=True, verbose=False),
+    "DotBias-gibbs": lambda: DotBias(solver="gibbs", sweeps=12, verbose=False),
     "BiasBaseline": lambda: BiasBaseline(),
     "GlobalMean": lambda: GlobalMean(),
 }

@@ -92,7 +92,8 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
         values, idx = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), n, dim=1)
         return idx.numpy(), values.numpy()
-    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]  # (b, n) unordered
+    width = scores.shape[1]
+    part = np.argpartition(scores, width - n, axis=1)[:, width - n :]  # (b, n) the largest, unordered
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)

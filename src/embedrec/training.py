@@ -293,6 +293,11 @@ class _Bar:
         self.progress.update(self.task, completed=epoch + 1, loss=f"{loss:.4f}", rmse=shown)
 
 
+def progress(config: TrainConfig) -> _progress:
+    """The per-epoch bar of the shared loop (None inside the block when verbose=False), for other fitters."""
+    return _progress(config)
+
+
 class _progress:
     """Context manager yielding a _Bar, or None when verbose=False."""
 
