@@ -82,7 +82,8 @@ def recommend(
         title = "Top {} for a new user who liked {}".format(n, ", ".join(like))
         console.print(items_table(model, ids, scores, title=title, score="preference"))
         return
-    console.print(items_table(model, ids, scores, title=title, score="predicted"))
+    caption = PRIOR_CAPTION if popularity > 0 else None
+    console.print(items_table(model, ids, scores, title=title, score="predicted", caption=caption))
 
 
 def similar(
@@ -133,10 +134,15 @@ def parse_rating(text: str) -> tuple[Any, float]:
     return (int(item) if item.isdigit() else item), rating
 
 
-def items_table(model: Any, ids: np.ndarray, scores: np.ndarray, *, title: str, score: str) -> Table:
+PRIOR_CAPTION = "ranked by predicted rating plus a popularity prior (--popularity 0: rating alone)"
+
+
+def items_table(
+    model: Any, ids: np.ndarray, scores: np.ndarray, *, title: str, score: str, caption: str | None = None
+) -> Table:
     """A rich table of items with title, year, genres and score."""
     meta = model.item_meta_
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("#", justify="right", style="dim")
     table.add_column("item", justify="right")
     table.add_column("title")
@@ -177,7 +183,14 @@ def demo_tail(model: Any, n: int = 5) -> Group:
         ids, scores = model.recommend_for_ratings(known, n=n, popularity=1.0)
         label = ", ".join(f"{t}={r:g}" for t, r in known.items())
         parts.append(
-            items_table(model, ids, scores, title=f"A new user who rated {label}", score="predicted")
+            items_table(
+                model,
+                ids,
+                scores,
+                title=f"A new user who rated {label}",
+                score="predicted",
+                caption=PRIOR_CAPTION,
+            )
         )
     for spellings in DEMO_TITLES:
         anchor = None
