@@ -26,7 +26,6 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 CSV = OUT / "ml25m-shaped.csv"
 N_RATINGS, N_USERS, N_ITEMS = 25_000_095, 162_541, 59_047
-MARK_START, MARK_END = "<!-- loading:start -->", "<!-- loading:end -->"
 COMMAND = ".venv/bin/python benchmarks/bench_loading.py"
 
 
@@ -190,18 +189,6 @@ def table(results: dict[str, dict[str, float]], load: float) -> str:
     return "\n".join(lines)
 
 
-def write_section(markdown: str, path: Path = HERE.parent / "BENCHMARKS.md") -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{MARK_START}\n## Loading ratings\n\n{markdown}\n{MARK_END}"
-    if MARK_START in text and MARK_END in text:
-        text = text[: text.index(MARK_START)] + block + text[text.index(MARK_END) + len(MARK_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_suffix(".md.part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -225,7 +212,9 @@ def main() -> None:
     markdown = table(results, max(loads))
     print(markdown)
     if not args.no_write:
-        write_section(markdown)
+        from _report import write_section  # benchmarks/ is on sys.path when run as a script
+
+        write_section("loading", "## Loading ratings\n\n" + markdown)
 
 
 if __name__ == "__main__":

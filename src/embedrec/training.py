@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -59,6 +59,12 @@ class TrainConfig:
     threads: int | None = 1  # torch CPU threads while training; small tables run fastest on one
     verbose: bool = True
     description: str = "training"
+
+    @classmethod
+    def from_model(cls, model: object, description: str) -> TrainConfig:
+        """The loop's settings from a model's hyper-parameters of the same names (others keep defaults)."""
+        names = [f.name for f in fields(cls) if f.name != "description" and hasattr(model, f.name)]
+        return cls(**{name: getattr(model, name) for name in names}, description=description)
 
     def __post_init__(self) -> None:
         check_choice("schedule", self.schedule, SCHEDULES)

@@ -258,19 +258,7 @@ class DotBias(SigmoidLink, FactorModel):
         return DEFAULT_FACTORS[self.solver] if self.n_factors is None else self.n_factors
 
     def _config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,
-            patience=self.patience,
-            seed=self.seed,
-            device=self.device,
-            sparse=self.sparse,
-            verbose=self.verbose,
-            description=f"DotBias k={self._rank()}",
-        )
+        return TrainConfig.from_model(self, f"DotBias k={self._rank()}")
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> DotBias:
         """Learn factors and biases with the shared loop; early-stops on `valid` when patience is set."""

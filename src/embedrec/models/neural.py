@@ -243,18 +243,7 @@ class NeuralCF(SigmoidLink, RecommendMixin, Recommender):
         self._config()
 
     def _config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,
-            patience=self.patience,
-            seed=self.seed,
-            device=self.device,
-            verbose=self.verbose,
-            description=f"NeuralCF k={self.n_factors}",
-        )
+        return TrainConfig.from_model(self, f"NeuralCF k={self.n_factors}")
 
     def _build(
         self, users: SideFeatures, items: SideFeatures, n_users: int, n_items: int, low: float, high: float
