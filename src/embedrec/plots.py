@@ -174,6 +174,9 @@ def plot_map(
         ax.scatter(xy[:, 0], xy[:, 1], s=point_size, c=PALETTE[0], alpha=0.6, linewidths=0)
     ax.set_xticks([])
     ax.set_yticks([])
+    if projection.method == "pca":
+        ax.set_xlabel("principal component 1", fontsize=8)
+        ax.set_ylabel("principal component 2", fontsize=8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     heading = title or projection.describe()
