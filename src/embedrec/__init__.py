@@ -13,17 +13,22 @@ from embedrec.errors import (
     NotFittedError,
     UnknownIdError,
 )
+from embedrec.export import export
 from embedrec.idmap import IdMap
 from embedrec.interactions import Interactions, RatingScale
+from embedrec.mapview import write_html
 from embedrec.metrics import mae, rmse
 from embedrec.models import BiasBaseline, DotBias, FactorModel, GlobalMean, NeuralCF, Recommender
 from embedrec.onehot import compare_onehot_lookup, lookup, one_hot
 from embedrec.persist import load_model
+from embedrec.plots import plot_map
+from embedrec.projection import EmbeddingTable, project
 from embedrec.ranking import GenreProfile, MostPopular, RankingReport, ranking_comparison, ranking_report
 from embedrec.readers import read_ratings
 from embedrec.recommend import Explanation
 from embedrec.splits import predefined_split, random_split, temporal_split, user_split
 from embedrec.titles import TitleError, TitleIndex
+from embedrec.vectors import Vectors, init_matrix, load_vectors
 
 try:
     __version__ = version("embedrec")
@@ -37,6 +42,7 @@ __all__ = [
     "DatasetError",
     "DivergenceError",
     "DotBias",
+    "EmbeddingTable",
     "EmbedrecError",
     "Explanation",
     "FactorModel",
@@ -54,15 +60,21 @@ __all__ = [
     "TitleError",
     "TitleIndex",
     "UnknownIdError",
+    "Vectors",
     "__version__",
     "compare_onehot_lookup",
+    "export",
+    "init_matrix",
     "list_datasets",
     "load_dataset",
     "load_model",
+    "load_vectors",
     "lookup",
     "mae",
     "one_hot",
+    "plot_map",
     "predefined_split",
+    "project",
     "random_split",
     "ranking_comparison",
     "ranking_report",
@@ -70,4 +82,5 @@ __all__ = [
     "rmse",
     "temporal_split",
     "user_split",
+    "write_html",
 ]

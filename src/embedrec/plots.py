@@ -151,7 +151,7 @@ def plot_map(
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.04, 0.05, 0.74 if col.kind != "none" else 0.92, 0.85))
     xy = projection.coords
-    point_size = float(np.clip(4000.0 / max(len(xy), 1), 2.0, 30.0))
+    point_size = float(np.clip(20000.0 / max(len(xy), 1), 3.0, 30.0))  # area in pt²: smaller as maps fill
     if col.kind == "category":
         colors = col.colors()
         handles = {}

@@ -41,10 +41,13 @@ def _root(
 
 def _register() -> None:
     # Each verb group lives in its own module and adds its commands to `cli`.
-    from embedrec.cli import data, explain, recommend, serve, train
+    from embedrec.cli import data, explain, explore, recommend, serve, train
+    from embedrec.cli import export as export_cli
 
     data.register(cli)
+    export_cli.register(cli)
     explain.register(cli)
+    explore.register(cli)
     recommend.register(cli)
     serve.register(cli)
     train.register(cli)

@@ -1,0 +1,148 @@
+"""CLI verbs for seeing the embedding space: `plot` (a 2-D map) and `axes` (what the factors mean).
+
+embedrec plot DIR --method tsne --color genre --out map.html
+embedrec axes DIR -k 3 -n 8
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+EXAMPLES = """
+Examples:
+
+  embedrec plot models/ml100k --out map.png
+
+  embedrec plot models/ml100k --method tsne --color genre --out map.html
+
+  embedrec axes models/ml100k -k 3 -n 8
+"""
+
+OUTPUTS = (".png", ".svg", ".html")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the `plot` and `axes` verbs to the CLI."""
+    cli.command("plot", epilog=EXAMPLES)(plot)
+    cli.command("axes", epilog=EXAMPLES)(axes)
+
+
+def plot(
+    model_dir: Annotated[Path, typer.Argument(help="A saved model directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="map.png, map.svg or map.html (interactive).")],
+    method: Annotated[str, typer.Option("--method", "-m", help="pca, tsne or umap.")] = "pca",
+    color: Annotated[
+        str, typer.Option("--color", "-c", help="genre, count, bias, none or a column.")
+    ] = "genre",
+    users: Annotated[
+        bool, typer.Option("--users", help="Map the user vectors instead of the items.")
+    ] = False,
+    max_points: Annotated[
+        int | None,
+        typer.Option(
+            help="Keep the N most-rated rows (default: all for PCA, 10,000 t-SNE, 20,000 UMAP).", min=1
+        ),
+    ] = None,
+    labels: Annotated[
+        int, typer.Option("--labels", help="Label the N most-rated points (images).", min=0)
+    ] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed of t-SNE and UMAP.")] = 0,
+) -> None:
+    """Project the item (or user) vectors to 2-D and draw them: a picture or an interactive HTML page."""
+    from embedrec.projection import PROJECTIONS, EmbeddingTable, project_table
+
+    suffix = out.suffix.lower()
+    if suffix not in OUTPUTS:
+        raise ValueError(f"--out must end in {', '.join(OUTPUTS)}, got {out.name!r}")
+    if method not in PROJECTIONS:
+        raise ValueError(f"unknown projection method {method!r}; valid: {', '.join(sorted(PROJECTIONS))}")
+    table = EmbeddingTable.from_model(_load(model_dir), kind="user" if users else "item")
+    _check_color(table, color)
+    try:
+        projection = project_table(table, method, max_rows="auto" if max_points is None else max_points,
+                                   seed=seed)  # fmt: skip
+    except ImportError as exc:  # an optional extra (umap-learn) is missing: say so in one line
+        raise ValueError(str(exc)) from None
+    if suffix == ".html":
+        from embedrec.mapview import write_html
+
+        write_html(table, projection, out, color=color)
+    else:
+        from embedrec.plots import plot_map
+
+        plot_map(table, projection, out, color=color, n_labels=labels)
+    console.print(f"Projected {projection.describe()}", highlight=False)
+    if projection.n_shown < projection.n_total:
+        console.print(
+            f"{projection.n_shown:,} of {projection.n_total:,} points: the most-rated ones (--max-points)",
+            highlight=False,
+        )
+    else:
+        console.print(f"{projection.n_shown:,} points", highlight=False)
+    console.print(f"Wrote {out}", highlight=False)
+
+
+def axes(
+    model_dir: Annotated[Path, typer.Argument(help="A saved model directory.")],
+    k: Annotated[int, typer.Option("-k", help="How many principal components.", min=1)] = 3,
+    n: Annotated[int, typer.Option("-n", help="Titles shown at each end.", min=1)] = 8,
+    max_items: Annotated[
+        int, typer.Option(help="Use the N most-rated items (rare items' vectors are noise).", min=2)
+    ] = 1000,
+) -> None:
+    """What the item factors mean: titles at both ends of each principal component, and the biases."""
+    from embedrec.projection import EmbeddingTable, bias_extremes, principal_axes
+
+    table = EmbeddingTable.from_model(_load(model_dir), kind="item")
+    if k > table.vectors.shape[1]:
+        raise ValueError(f"-k {k} is more than the {table.vectors.shape[1]} factors of {table.name}")
+    found, used = principal_axes(table, k, n=n, max_rows=max_items)
+    for ax in found:
+        grid = Table(title=f"Principal component {ax.index}: {ax.explained:.1%} of variance ({used:,} items)")
+        grid.add_column("#", justify="right")
+        grid.add_column("highest scores")
+        grid.add_column("score", justify="right")
+        grid.add_column("lowest scores")
+        grid.add_column("score", justify="right")
+        for i, ((top, ts), (bottom, bs)) in enumerate(zip(ax.top, ax.bottom, strict=True), 1):
+            grid.add_row(str(i), top, f"{ts:+.2f}", bottom, f"{bs:+.2f}")
+        console.print(grid)
+    if table.bias is None:
+        console.print(f"{table.name}: the model learns no item biases")
+        return
+    top, bottom = bias_extremes(table, n, max_rows=max_items)
+    grid = Table(
+        title=f"Learned item biases ({used:,} most-rated items)",
+        caption="a large bias: liked beyond what their factors say; a small one: disliked beyond them",
+    )
+    grid.add_column("#", justify="right")
+    grid.add_column("largest bias")
+    grid.add_column("bias", justify="right")
+    grid.add_column("smallest bias")
+    grid.add_column("bias", justify="right")
+    for i, ((t, tb), (b, bb)) in enumerate(zip(top, bottom, strict=True), 1):
+        grid.add_row(str(i), t, f"{tb:+.2f}", b, f"{bb:+.2f}")
+    console.print(grid)
+
+
+def _check_color(table: Any, color: str) -> None:
+    from embedrec.plots import color_fields
+
+    valid = color_fields(table)
+    if color not in valid:
+        raise ValueError(f"cannot colour {table.name} by {color!r}; valid: {', '.join(valid)}")
+
+
+def _load(model_dir: Path) -> Any:
+    from embedrec import load_model
+
+    if not model_dir.is_dir():
+        raise ValueError(f"{model_dir}: no such model directory (train one with `embedrec train`)")
+    return load_model(model_dir)
