@@ -139,11 +139,20 @@ def _pca(x: np.ndarray, seed: int, n_jobs: int) -> tuple[np.ndarray, str]:
 
 
 def _tsne(x: np.ndarray, seed: int, n_jobs: int) -> tuple[np.ndarray, str]:
-    from sklearn.manifold import TSNE
-
     if len(x) < 5:
         raise ValueError(f"t-SNE needs at least 5 points, got {len(x)}")
     perplexity = float(min(30.0, (len(x) - 1) / 3))
+    try:  # openTSNE's FFT-accelerated gradients beat scikit-learn's Barnes-Hut at 10k points (BENCHMARKS.md)
+        from openTSNE import TSNE as OpenTSNE
+    except ImportError:
+        OpenTSNE = None
+    if OpenTSNE is not None:
+        tsne = OpenTSNE(perplexity=perplexity, metric="cosine", initialization="pca", random_state=seed,
+                        n_jobs=n_jobs)  # fmt: skip
+        coords = np.asarray(tsne.fit(np.asarray(x, dtype=np.float64)))
+        return coords, f"t-SNE (openTSNE), cosine, perplexity {perplexity:g}, seed {seed}"
+    from sklearn.manifold import TSNE
+
     tsne = TSNE(
         n_components=2,
         perplexity=perplexity,
@@ -166,7 +175,8 @@ def _umap(x: np.ndarray, seed: int, n_jobs: int) -> tuple[np.ndarray, str]:
     if len(x) < 5:
         raise ValueError(f"UMAP needs at least 5 points, got {len(x)}")
     n_neighbors = int(min(15, len(x) - 1))
-    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric="cosine", random_state=seed)
+    # n_jobs=1: a seeded UMAP runs on one thread anyway (and warns when asked for more)
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric="cosine", random_state=seed, n_jobs=1)
     return reducer.fit_transform(x), f"UMAP, cosine, {n_neighbors} neighbours, seed {seed}"
 
 
