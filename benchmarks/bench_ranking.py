@@ -142,7 +142,7 @@ def main() -> None:
         runs[fold] = run_fold(fold, peers)
         print(fold, {n: round(r["ndcg"], 4) for n, r in runs[fold].items()}, flush=True)
     lines = [
-        f"### Ranking on MovieLens 100K ({', '.join(args.folds)})",
+        f"## Ranking on MovieLens 100K ({', '.join(args.folds)})",
         "",
         f"`{COMMAND}` — {machine()}.",
         "",

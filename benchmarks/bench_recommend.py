@@ -200,7 +200,7 @@ def markdown(r: dict, command: str) -> str:
     else:  # older runs: the process's peak, building the synthetic inputs included
         rss = f"process peak RSS {a['peak_rss_mib']:,.0f} MiB, input building included"
     lines = [
-        "### Recommendation speed",
+        "## Recommendation speed",
         "",
         f"`{command}` — {machine()}. k = {K}, synthetic factors; exact search unless stated.",
         "",
