@@ -59,11 +59,14 @@ class TrainConfig:
     threads: int | None = 1  # torch CPU threads while training; small tables run fastest on one
     verbose: bool = True
     description: str = "training"
+    unit: str = "epochs"  # what the progress bar counts
 
     @classmethod
     def from_model(cls, model: object, description: str) -> TrainConfig:
         """The loop's settings from a model's hyper-parameters of the same names (others keep defaults)."""
-        names = [f.name for f in fields(cls) if f.name != "description" and hasattr(model, f.name)]
+        names = [
+            f.name for f in fields(cls) if f.name not in ("description", "unit") and hasattr(model, f.name)
+        ]
         return cls(**{name: getattr(model, name) for name in names}, description=description)
 
     def __post_init__(self) -> None:
@@ -288,7 +291,7 @@ class _Bar:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("epochs  loss {task.fields[loss]}  valid RMSE {task.fields[rmse]}"),
+            TextColumn(config.unit + "  loss {task.fields[loss]}  valid RMSE {task.fields[rmse]}"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
         )

@@ -113,15 +113,19 @@ def train(
         Path | None, typer.Option("--out", "-o", help="Save the fitted model to this folder.")
     ] = None,
     factors: Annotated[int | None, typer.Option("--factors", "-k", help="Embedding size.", min=1)] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.", min=1)] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    solver: Annotated[
+        str | None,
+        typer.Option("--solver", help="dotbias: gibbs (sampling, the default) or adam (the torch loop)."),
+    ] = None,
+    sweeps: Annotated[int | None, typer.Option("--sweeps", help="Gibbs sweeps.", min=1)] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (Adam).", min=1)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (Adam).")] = None,
     seed: SeedOpt = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fit a model on the training part of a split, report RMSE/MAE, and optionally save it."""
-    fitted, train_part, test_part, seconds = _fit(
-        data, model, split, test_fraction, seed, quiet, factors, epochs, lr
-    )
+    settings = {"n_factors": factors, "solver": solver, "sweeps": sweeps, "epochs": epochs, "lr": lr}
+    fitted, train_part, test_part, seconds = _fit(data, model, split, test_fraction, seed, quiet, **settings)
     rows = {"train": score(fitted, train_part)}
     if test_part is not None and len(test_part):
         rows["test"] = score(fitted, test_part)
@@ -140,11 +144,10 @@ def _fit(
     test_fraction: float,
     seed: int,
     quiet: bool,
-    factors: int | None = None,
-    epochs: int | None = None,
-    lr: float | None = None,
+    **settings: Any,
 ) -> tuple[Any, Any, Any, float]:
-    estimator = make_model(model, seed=seed, verbose=not quiet, n_factors=factors, epochs=epochs, lr=lr)
+    """Fit `model` (hyper-parameter `settings`; None keeps a default) on a split: (model, train, test, s)."""
+    estimator = make_model(model, seed=seed, verbose=not quiet, **settings)
     train_part, test_part = split_data(data, split, test_fraction, seed)
     start = time.perf_counter()
     fitted = estimator.fit(train_part, test_part if test_part is not None and len(test_part) else None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import inspect
 import time
 import warnings
 from typing import Any
@@ -14,7 +14,6 @@ from torch import nn
 
 from embedrec.interactions import Interactions
 from embedrec.models.base import FactorModel, SigmoidLink
-from embedrec.models.bayes import gibbs_factors
 from embedrec.training import (
     TrainConfig,
     TrainHistory,
@@ -26,8 +25,13 @@ from embedrec.training import (
     train_module,
 )
 
-SOLVERS = ("adam", "gibbs")
-DEFAULT_FACTORS = {"adam": 32, "gibbs": 6}  # n_factors=None: the size each solver was tuned at
+SOLVERS = ("auto", "gibbs", "adam")
+DEFAULT_FACTORS = {"adam": 32, "gibbs": 8}  # n_factors=None: the size each solver was tuned at
+# Settings that only the Adam loop honours: solver="auto" picks it when any of them differs from its default.
+ADAM_ONLY = tuple(
+    "epochs lr batch_size weight_decay reg reg_exponent bias_reg init_std schedule patience implicit sparse "
+    "item_vectors freeze_items device".split()
+)
 
 
 class _SparseTimesDense(torch.autograd.Function):
@@ -180,19 +184,20 @@ class DotBias(SigmoidLink, FactorModel):
 
     r̂(u, i) = low' + (high' - low') · σ(b + b_u + b_i + p_u·q_i), where [low', high'] is the data's
     rating scale widened by `y_margin` × its width on each side, so the extreme ratings are reachable.
-    `implicit=True` adds SVD++'s term p_u += Σ_{j rated by u} y_j / √|N(u)| while training (better
-    RMSE, several times slower); it is folded into `user_factors_`, so the fitted model is the same kind.
-    n_factors=None means 32 (solver="adam") or 6 ("gibbs").
-    Defaults were tuned on ML-100K's u1–u5 folds: mean test RMSE 0.906 at about 0.6 s of CPU per fit on one
-    core (0.903 with implicit=True, about 1.5 s).
 
-    `solver="gibbs"` fits the same biases and factors as Bayesian MF (see models/bayes.py) for `sweeps`
-    sweeps instead of `epochs` of AdamW, and links by clipping to the scale, r̂ = clip(b + b_u + b_i +
-    p_u·q_i); at its defaults (6 factors, 90 sweeps): mean RMSE 0.898 at about 0.55 s of CPU per fit. It
-    has no learning rate, batches, penalties or margin (settings of solver="adam" only); CPU only.
-
-    `item_vectors` (a word2vec or GloVe file keyed by raw item id, n_factors wide) starts the matching
-    item rows at those pre-trained vectors; `freeze_items=True` keeps them fixed and learns the rest.
+    Two ways to learn it (`solver`; "auto", the default, means "gibbs" unless a setting only "adam" has
+    is given):
+    - "gibbs": Bayesian, by Gibbs sampling (models/bayes.py): the factors are the posterior mean over
+      `sweeps` sweeps, with priors learned from the data, so there is nothing to tune. Defaults (8 factors,
+      90 sweeps), tuned on ML-100K's u1–u5 folds: mean test RMSE 0.897 at about 0.8 s per fit. CPU only.
+    - "adam": the shared PyTorch loop (random init → predict → MSE + L2 → AdamW step) for `epochs` epochs:
+      one point estimate, 0.906 at its defaults (32 factors, 6 epochs, about 0.6 s). It runs on a GPU,
+      takes sparse gradients for very large tables, early-stops on `valid`, and has two extras:
+      `implicit=True` adds SVD++'s term p_u += Σ_{j rated by u} y_j / √|N(u)| while training (0.903,
+      several times slower; folded into `user_factors_`), and `item_vectors` (a word2vec or GloVe file keyed
+      by raw item id, n_factors wide) starts the matching item rows at pre-trained vectors
+      (`freeze_items=True` keeps them there).
+    n_factors=None means the solver's tuned size: 8 ("gibbs") or 32 ("adam").
     """
 
     def __init__(
@@ -211,7 +216,7 @@ class DotBias(SigmoidLink, FactorModel):
         schedule: str = "onecycle",
         patience: int | None = None,
         seed: int = 0,
-        solver: str = "adam",
+        solver: str = "auto",
         sweeps: int = 90,
         implicit: bool = False,
         sparse: bool = False,
@@ -260,34 +265,39 @@ class DotBias(SigmoidLink, FactorModel):
             raise ValueError("freeze_items=True needs dense gradients: use sparse=False with it")
         check_choice("solver", self.solver, SOLVERS)
         check_positive("sweeps", self.sweeps, integer=True)
-        if self.solver == "gibbs":
-            unsupported = {
-                "implicit": self.implicit,
-                "sparse": self.sparse,
-                "patience": self.patience is not None,
-                "item_vectors": self.item_vectors is not None,
-            }
-            for name, given in unsupported.items():
-                if given:
-                    raise ValueError(
-                        f"{name} applies to solver='adam' only; leave it unset with solver='gibbs'"
-                    )
-            if self.device != "cpu":
-                raise ValueError(f"solver='gibbs' runs on the CPU; got device={self.device!r}")
+        if self.solver == "gibbs" and self.device != "cpu":
+            raise ValueError(f"solver='gibbs' runs on the CPU; got device={self.device!r}")
+        changed = self._changed()
+        if self.solver == "gibbs" and changed & set(ADAM_ONLY):
+            name = min(changed & set(ADAM_ONLY))
+            raise ValueError(f"{name} applies to solver='adam' only; leave it unset with solver='gibbs'")
+        if self._solver() == "adam" and "sweeps" in changed:
+            raise ValueError("sweeps applies to solver='gibbs' only; leave it unset with solver='adam'")
         self._config()  # validates epochs, lr, batch_size, schedule, patience
+
+    def _solver(self) -> str:
+        """The solver that runs: `solver`, or for "auto" "adam" when an Adam-only setting is given."""
+        if self.solver != "auto":
+            return self.solver
+        return "adam" if self._changed() & set(ADAM_ONLY) else "gibbs"
+
+    def _changed(self) -> set[str]:
+        """Names of the hyper-parameters set to something other than their defaults."""
+        defaults = inspect.signature(DotBias.__init__).parameters
+        return {name for name in self._param_names() if getattr(self, name) != defaults[name].default}
 
     def _rank(self) -> int:
         """The number of factors: n_factors, or the solver's tuned default when it is None."""
-        return DEFAULT_FACTORS[self.solver] if self.n_factors is None else self.n_factors
+        return DEFAULT_FACTORS[self._solver()] if self.n_factors is None else self.n_factors
 
     def _config(self) -> TrainConfig:
-        return TrainConfig.from_model(self, f"DotBias k={self._rank()}")
+        return TrainConfig.from_model(self, f"DotBias adam k={self._rank()}")
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> DotBias:
-        """Learn factors and biases with the shared loop; early-stops on `valid` when patience is set."""
+        """Learn factors and biases by sampling, or by the Adam loop (early-stopping on `valid`)."""
         self._check_train(train, valid)
         check_choice("schedule", self.schedule, ("onecycle", "cosine", "constant"))
-        if self.solver == "gibbs":
+        if self._solver() == "gibbs":
             return self._fit_gibbs(train, valid)
         low, high = self._y_range(train.scale.low, train.scale.high)
         net = DotBiasNet(train.n_users, train.n_items, self._rank(), (low, high), sparse=self.sparse)
@@ -322,13 +332,19 @@ class DotBias(SigmoidLink, FactorModel):
         return init_matrix(load_vectors(self.item_vectors), train.item_ids, dim=self._rank())
 
     def _fit_gibbs(self, train: Interactions, valid: Interactions | None) -> DotBias:
-        """Posterior-mean factors and biases by Gibbs sampling; history_ holds each sweep's training MSE."""
+        """Posterior-mean factors and biases by Gibbs sampling; history_ holds each sweep's train MSE and
+        (given `valid`) the valid RMSE of the posterior mean so far."""
+        from embedrec.models.bayes import gibbs_factors  # numba: imported when a sampler first runs
+
         start = time.perf_counter()
         config = TrainConfig(
-            epochs=self.sweeps, verbose=self.verbose, description=f"DotBias gibbs k={self._rank()}"
+            epochs=self.sweeps,
+            verbose=self.verbose,
+            description=f"DotBias gibbs k={self._rank()}",
+            unit="sweeps",
         )
         with torch_threads(1), progress(config) as bar:
-            report = None if bar is None else lambda sweep, mse: bar.update(sweep, mse, math.nan)
+            report = None if bar is None else bar.update
             result = gibbs_factors(
                 train.users,
                 train.items,
@@ -337,36 +353,16 @@ class DotBias(SigmoidLink, FactorModel):
                 train.n_items,
                 n_factors=self._rank(),
                 sweeps=self.sweeps,
+                y_range=self._y_range(train.scale.low, train.scale.high),
                 seed=self.seed,
+                valid=None if valid is None else (valid.users, valid.items, valid.ratings.astype(np.float64)),
                 on_sweep=report,
             )
         self._set_data_state(train)
         self.user_factors_, self.item_factors_ = result.user_factors, result.item_factors
         self.user_bias_, self.item_bias_ = result.user_bias, result.item_bias
         self.global_bias_ = result.global_bias
-        history = TrainHistory(train_loss=result.train_mse, best_epoch=self.sweeps - 1)
-        if valid is not None:
-            pred = self._predict_indices(valid.users.astype(np.int64), valid.items.astype(np.int64))
-            history.valid_rmse.append(float(np.sqrt(np.mean((pred - valid.ratings.astype(np.float64)) ** 2))))
+        history = TrainHistory(result.train_mse, result.valid_rmse, best_epoch=self.sweeps - 1)
         history.seconds = time.perf_counter() - start
         self.history_ = history
         return self
-
-    # -- the link: the scaled sigmoid for solver="adam", clipping to the scale for solver="gibbs" --------
-    def _y_range(self, low: float, high: float) -> tuple[float, float]:
-        if self.solver == "gibbs":
-            return low, high
-        return super()._y_range(low, high)
-
-    def link(self, raw: np.ndarray) -> np.ndarray:
-        """Raw score -> rating: the scaled sigmoid (solver="adam") or clipping to the scale ("gibbs")."""
-        if self.solver == "gibbs":
-            low, high = self.y_range
-            return np.clip(np.asarray(raw, dtype=np.float32), low, high)
-        return super().link(raw)
-
-    def inverse_link(self, ratings: np.ndarray) -> np.ndarray:
-        """Rating -> raw score: the logit (solver="adam") or the rating itself ("gibbs")."""
-        if self.solver == "gibbs":
-            return np.asarray(ratings, dtype=np.float32)
-        return super().inverse_link(ratings)

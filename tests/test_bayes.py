@@ -1,0 +1,109 @@
+"""The Gibbs sampler behind DotBias's default solver, step by step against dense NumPy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from embedrec.models.bayes import _newton_terms, _RunningMean, _Side, conditional, draw_normal_wishart
+
+LOW, SPAN, OFFSET = 0.6, 4.8, 0.3
+
+
+def _ratings(n_users: int = 12, n_items: int = 9, seed: int = 4) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    users, items = np.nonzero(rng.random((n_users, n_items)) < 0.6)
+    return users.astype(np.int64), items.astype(np.int64), rng.integers(1, 6, len(users)).astype(np.float32)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+def test_row_conditional_equals_a_dense_gauss_newton_ridge_solve() -> None:
+    users, items, ratings = _ratings()
+    rng = np.random.default_rng(0)
+    d = 4  # bias + 3 factors
+    own = rng.normal(0, 0.5, (12, d)).astype(np.float32)
+    other = rng.normal(0, 0.5, (9, d)).astype(np.float32)
+    side = _Side(users, items, ratings, 12, 9)
+    err = _newton_terms(
+        side.rows, side.cols, side.ratings, own, other, OFFSET, LOW, SPAN, side.weight, side.target
+    )
+    gram, rhs = side.statistics(torch.from_numpy(other))
+    alpha, centre = 1.7, rng.normal(0, 0.1, d)
+    root = rng.normal(0, 0.3, (d, d))
+    precision = root @ root.T + np.eye(d)
+    chol, b = conditional(gram, rhs, alpha, centre, precision)
+    mean = torch.cholesky_solve(b.unsqueeze(-1), chol)[..., 0].numpy()
+
+    z_other = other.astype(np.float64)
+    z_other[:, 0] = 1.0  # the other side's bias is an offset; its slot multiplies this row's bias
+    raw = OFFSET + other[items, 0] + np.sum(own[users].astype(np.float64) * z_other[items], 1)
+    fit = LOW + SPAN * _sigmoid(raw)
+    assert np.isclose(err, np.sum((ratings - fit) ** 2), rtol=1e-4)
+    slope = SPAN * _sigmoid(raw) * (1 - _sigmoid(raw))
+    work = np.sum(own[users] * z_other[items], 1) + (ratings - fit) / slope  # linearised target
+    for u in range(12):
+        rows = users == u
+        z, w = z_other[items[rows]], slope[rows] ** 2
+        a = alpha * (z.T * w) @ z + precision
+        expected = np.linalg.solve(a, alpha * (z.T * w) @ work[rows] + precision @ centre)
+        np.testing.assert_allclose(mean[u], expected, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose((chol[u] @ chol[u].T).numpy(), a, rtol=1e-4, atol=1e-4)
+
+
+def test_repeated_gauss_newton_steps_reach_the_rows_posterior_mode() -> None:
+    # The Laplace approximation is centred one Gauss-Newton step from the draw; iterated, the step must
+    # stop where the gradient of the row's log posterior (by autograd, from the formula) vanishes.
+    users, items, ratings = _ratings(seed=7)
+    rng = np.random.default_rng(1)
+    own = np.zeros((12, 4), np.float32)
+    other = rng.normal(0, 0.6, (9, 4)).astype(np.float32)
+    side = _Side(users, items, ratings, 12, 9)
+    alpha, centre, precision = 2.0, np.zeros(4), np.eye(4) * 3.0
+    for _ in range(25):
+        _newton_terms(
+            side.rows, side.cols, side.ratings, own, other, OFFSET, LOW, SPAN, side.weight, side.target
+        )
+        chol, b = conditional(*side.statistics(torch.from_numpy(other)), alpha, centre, precision)
+        own = torch.cholesky_solve(b.unsqueeze(-1), chol)[..., 0].numpy().astype(np.float32)
+    x = torch.tensor(own, dtype=torch.float64, requires_grad=True)
+    q = torch.tensor(other, dtype=torch.float64)
+    u, i = torch.from_numpy(users), torch.from_numpy(items)
+    raw = OFFSET + x[u, 0] + q[i, 0] + (x[u, 1:] * q[i, 1:]).sum(1)
+    fit = LOW + SPAN * torch.sigmoid(raw)
+    log_post = -alpha / 2 * ((torch.from_numpy(ratings) - fit) ** 2).sum() - 1.5 * (x**2).sum()
+    log_post.backward()
+    assert float(x.grad.abs().max()) < 1e-3
+
+
+def test_normal_wishart_draws_average_to_the_posterior_mean() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal([0.5, -1.0, 0.0], [1.0, 0.5, 2.0], (400, 3))
+    draws = [draw_normal_wishart(x, rng) for _ in range(3000)]
+    n, d, mean = len(x), 3, x.mean(0)
+    centred = x - mean
+    scale = np.linalg.inv(np.eye(d) + centred.T @ centred + (2 * n / (2 + n)) * np.outer(mean, mean))
+    np.testing.assert_allclose(np.mean([p for _, p in draws], 0), (d + n) * scale, rtol=0.03, atol=0.01)
+    np.testing.assert_allclose(np.mean([c for c, _ in draws], 0), n * mean / (2 + n), atol=0.01)
+
+
+def test_running_mean_matches_the_dense_truncated_svd_of_the_average() -> None:
+    rng = np.random.default_rng(3)
+    n_users, n_items, k = 80, 60, 4
+    # Draws scattered around one model, as a chain's are: their average of products is not rank k, and
+    # the running mean must keep its best rank-k part.
+    p0, q0 = rng.normal(0, 1, (n_users, k + 1)), rng.normal(0, 1, (n_items, k + 1))
+    samples = [(p0 + rng.normal(0, 0.4, p0.shape), q0 + rng.normal(0, 0.4, q0.shape)) for _ in range(20)]
+    running = _RunningMean(n_users, n_items, k)
+    for p, q in samples:
+        running.add(torch.from_numpy(p), torch.from_numpy(q))
+    user_rows, item_rows, user_bias, item_bias = running.result()
+    mean = np.mean([p[:, 1:] @ q[:, 1:].T for p, q in samples], 0)
+    u, s, vt = np.linalg.svd(mean)
+    best = (u[:, :k] * s[:k]) @ vt[:k]
+    got = user_rows.astype(np.float64) @ item_rows.T
+    assert np.linalg.norm(got - best) <= 1e-3 * np.linalg.norm(best)
+    np.testing.assert_allclose(user_bias, np.mean([p[:, 0] for p, _ in samples], 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(item_bias, np.mean([q[:, 0] for _, q in samples], 0), rtol=1e-5, atol=1e-6)
