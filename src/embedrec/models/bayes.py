@@ -157,12 +157,14 @@ def gibbs_factors(
     burn_in = min(BURN_IN, sweeps // 2)
     mean = _RunningMean(n_users, n_items, n_factors)
 
+    scalars = np.float32(offset), np.float32(low), np.float32(span)  # float32 arithmetic in the kernel
+
     def newton(s: int) -> float:
         """Fill side s's Gauss-Newton weights and targets at the current draws; return Σ (r - r̂)²."""
         side = sides[s]
         own, other = x[s].numpy(), x[1 - s].numpy()
         return _newton_terms(
-            side.rows, side.cols, side.ratings, own, other, offset, low, span, side.weight, side.target
+            side.rows, side.cols, side.ratings, own, other, *scalars, side.weight, side.target
         )
 
     def valid_raw(user_rows: torch.Tensor, item_rows: torch.Tensor) -> np.ndarray:
@@ -212,12 +214,12 @@ class _RunningMean:
 
     Samples are appended as columns; whenever more than 2 × `keep` columns pile up they are compressed
     to the best rank-`keep` product (QR of both sides, SVD of the small core), so memory stays
-    O((users + items)·k) and nothing users × items is ever formed. `keep` = 4k + 8 holds far more than the
+    O((users + items)·k) and nothing users × items is ever formed. `keep` = 2k + 8 holds far more than the
     rank-k part that `result` returns, so the compressions lose almost nothing of it.
     """
 
     def __init__(self, n_users: int, n_items: int, rank: int) -> None:
-        self.rank, self.keep = rank, 4 * rank + 8
+        self.rank, self.keep = rank, 2 * rank + 8
         self.left = torch.zeros(n_users, 0)
         self.right = torch.zeros(n_items, 0)
         self.user_bias = torch.zeros(n_users, dtype=torch.float64)
