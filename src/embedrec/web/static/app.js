@@ -5,7 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const N_RECS = 12;
-const MIN_RATINGS = 5; // "more like this" skips movies too rarely rated to have a trustworthy embedding
+const MIN_RATINGS = 20; // "more like this" skips movies too rarely rated to have a trustworthy embedding
 const state = {
   scale: { low: 0.5, high: 5, step: 0.5 },
   ratings: new Map(), // item id -> {id, title, year, rating}
