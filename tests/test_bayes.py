@@ -7,13 +7,15 @@ import torch
 
 from embedrec.models.bayes import _newton_terms, _RunningMean, _Side, conditional, draw_normal_wishart
 
-LOW, SPAN, OFFSET = 0.6, 4.8, 0.3
+OFFSET = 0.3
 
 
 def _ratings(n_users: int = 12, n_items: int = 9, seed: int = 4) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     users, items = np.nonzero(rng.random((n_users, n_items)) < 0.6)
-    return users.astype(np.int64), items.astype(np.int64), rng.integers(1, 6, len(users)).astype(np.float32)
+    stars = rng.integers(1, 6, len(users))
+    unit = (stars - 0.6) / 4.8  # ratings in units of the sigmoid's range (0.6, 5.4), as the sampler sees them
+    return users.astype(np.int64), items.astype(np.int64), unit.astype(np.float32)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -27,9 +29,7 @@ def test_row_conditional_equals_a_dense_gauss_newton_ridge_solve() -> None:
     own = rng.normal(0, 0.5, (12, d)).astype(np.float32)
     other = rng.normal(0, 0.5, (9, d)).astype(np.float32)
     side = _Side(users, items, ratings, 12, 9)
-    err = _newton_terms(
-        side.rows, side.cols, side.ratings, own, other, OFFSET, LOW, SPAN, side.weight, side.target
-    )
+    err = _newton_terms(side.rows, side.cols, side.ratings, own, other, OFFSET, side.weight, side.target)
     gram, rhs = side.statistics(torch.from_numpy(other))
     alpha, centre = 1.7, rng.normal(0, 0.1, d)
     root = rng.normal(0, 0.3, (d, d))
@@ -40,9 +40,9 @@ def test_row_conditional_equals_a_dense_gauss_newton_ridge_solve() -> None:
     z_other = other.astype(np.float64)
     z_other[:, 0] = 1.0  # the other side's bias is an offset; its slot multiplies this row's bias
     raw = OFFSET + other[items, 0] + np.sum(own[users].astype(np.float64) * z_other[items], 1)
-    fit = LOW + SPAN * _sigmoid(raw)
+    fit = _sigmoid(raw)
     assert np.isclose(err, np.sum((ratings - fit) ** 2), rtol=1e-4)
-    slope = SPAN * _sigmoid(raw) * (1 - _sigmoid(raw))
+    slope = _sigmoid(raw) * (1 - _sigmoid(raw))
     work = np.sum(own[users] * z_other[items], 1) + (ratings - fit) / slope  # linearised target
     for u in range(12):
         rows = users == u
@@ -63,16 +63,14 @@ def test_repeated_gauss_newton_steps_reach_the_rows_posterior_mode() -> None:
     side = _Side(users, items, ratings, 12, 9)
     alpha, centre, precision = 2.0, np.zeros(4), np.eye(4) * 3.0
     for _ in range(25):
-        _newton_terms(
-            side.rows, side.cols, side.ratings, own, other, OFFSET, LOW, SPAN, side.weight, side.target
-        )
+        _newton_terms(side.rows, side.cols, side.ratings, own, other, OFFSET, side.weight, side.target)
         chol, b = conditional(*side.statistics(torch.from_numpy(other)), alpha, centre, precision)
         own = torch.cholesky_solve(b.unsqueeze(-1), chol)[..., 0].numpy().astype(np.float32)
     x = torch.tensor(own, dtype=torch.float64, requires_grad=True)
     q = torch.tensor(other, dtype=torch.float64)
     u, i = torch.from_numpy(users), torch.from_numpy(items)
     raw = OFFSET + x[u, 0] + q[i, 0] + (x[u, 1:] * q[i, 1:]).sum(1)
-    fit = LOW + SPAN * torch.sigmoid(raw)
+    fit = torch.sigmoid(raw)
     log_post = -alpha / 2 * ((torch.from_numpy(ratings) - fit) ** 2).sum() - 1.5 * (x**2).sum()
     log_post.backward()
     assert float(x.grad.abs().max()) < 1e-3

@@ -229,6 +229,21 @@ def test_gibbs_learns_a_known_low_rank_model_through_the_scaled_sigmoid() -> Non
     np.testing.assert_array_equal(again.user_factors_, model.user_factors_)  # same seed, same numbers
 
 
+def test_gibbs_is_blind_to_rating_units() -> None:
+    # The sampler works in units of the sigmoid's range: stars × 1000 must give the same model, scaled.
+    data = _synthetic()
+    scaled = Interactions.from_arrays(
+        data.users, data.items, data.ratings * 1000.0, scale=embedrec.RatingScale(1000, 5000)
+    )
+    small = DotBias(n_factors=3, sweeps=20, verbose=False).fit(data)
+    large = DotBias(n_factors=3, sweeps=20, verbose=False).fit(scaled)
+    users, items = data.users.astype(np.int64), data.items.astype(np.int64)
+    np.testing.assert_allclose(
+        large.predict(users, items, raw=False), 1000 * small.predict(users, items, raw=False), rtol=1e-3
+    )
+    np.testing.assert_allclose(large.history_.train_loss[-1], 1e6 * small.history_.train_loss[-1], rtol=1e-3)
+
+
 def test_gibbs_rejects_settings_it_cannot_honour() -> None:
     for params, name in (
         ({"solver": "sgd"}, "solver"),

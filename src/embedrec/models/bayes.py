@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from embedrec.errors import DivergenceError
+
 BURN_IN = 10  # sweeps discarded while the chain moves away from its random start
 
 
@@ -37,11 +39,12 @@ class GibbsResult:
     valid_rmse: list[float] = field(default_factory=list)  # of the running posterior mean, when asked
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _newton_terms(rows, cols, ratings, own, other, offset, low, span, weight, target):  # pragma: no cover
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "afn", "reassoc"})
+def _newton_terms(rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
     """Per rating: the Gauss-Newton weight and weighted target of the row's fit; returns Σ (r - r̂)².
 
-    With z = offset + b_u + b_i + p_u·q_i the current raw score and f(z) = low + span·σ(z), the row's
+    Ratings are in units of the sigmoid's range, (r - low') / span, so f(z) = σ(z). With
+    z = offset + b_u + b_i + p_u·q_i the current raw score, the row's
     part of z, x·[1, other row], is fitted to  x·[1, other] + (r - f(z)) / f'(z)  with weight f'(z)²;
     `target` holds weight × that, so no division by a vanishing f' happens. Column 0 holds the bias.
     """
@@ -53,8 +56,8 @@ def _newton_terms(rows, cols, ratings, own, other, offset, low, span, weight, ta
         for d in range(1, k):
             mine += own[i, d] * other[j, d]
         s = 1.0 / (1.0 + math.exp(-(offset + other[j, 0] + mine)))
-        slope = span * s * (1.0 - s)
-        error = ratings[n] - (low + span * s)
+        slope = s * (1.0 - s)
+        error = ratings[n] - s
         total += error * error
         weight[n] = slope * slope
         target[n] = slope * (slope * mine + error)
@@ -147,24 +150,23 @@ def gibbs_factors(
     idx = (np.asarray(users, np.int64), np.asarray(items, np.int64))
     r = np.asarray(ratings, np.float32)
     low, span = float(y_range[0]), float(y_range[1] - y_range[0])
-    share = (float(r.mean(dtype=np.float64)) - low) / span
+    unit = ((r - low) / span).astype(np.float32)  # σ(z) fits these: the sampler is blind to rating units
+    share = float(unit.mean(dtype=np.float64))
     offset = math.log(share / (1 - share))  # σ(offset) gives the mean rating
     d = n_factors + 1  # column 0 holds the bias
-    sides = (_Side(idx[0], idx[1], r, n_users, n_items), _Side(idx[1], idx[0], r, n_items, n_users))
+    sides = (_Side(idx[0], idx[1], unit, n_users, n_items), _Side(idx[1], idx[0], unit, n_items, n_users))
     x = [torch.randn(n, d, generator=gen) * 0.1 for n in (n_users, n_items)]
     for rows in x:
         rows[:, 0] = 0.0
     burn_in = min(BURN_IN, sweeps // 2)
     mean = _RunningMean(n_users, n_items, n_factors)
 
-    scalars = np.float32(offset), np.float32(low), np.float32(span)  # float32 arithmetic in the kernel
-
     def newton(s: int) -> float:
         """Fill side s's Gauss-Newton weights and targets at the current draws; return Σ (r - r̂)²."""
         side = sides[s]
         own, other = x[s].numpy(), x[1 - s].numpy()
         return _newton_terms(
-            side.rows, side.cols, side.ratings, own, other, *scalars, side.weight, side.target
+            side.rows, side.cols, side.ratings, own, other, np.float32(offset), side.weight, side.target
         )
 
     def valid_raw(user_rows: torch.Tensor, item_rows: torch.Tensor) -> np.ndarray:
@@ -176,8 +178,8 @@ def gibbs_factors(
     valid_sum = 0.0
     err = newton(0)
     for sweep in range(sweeps):
-        # The noise precision given the current residuals (α = 1 at the random start).
-        alpha = float(rng.gamma(1 + len(r) / 2, 1 / (1 + 0.5 * err))) if sweep else 1.0
+        # The noise precision given the current residuals (at the random start: 1 / the ratings' variance).
+        alpha = float(rng.gamma(1 + len(r) / 2, 1 / (1 + 0.5 * err))) if sweep else 1 / max(unit.var(), 1e-6)
         items_before, means = x[1], []
         for s, side in enumerate(sides):
             if s == 1:
@@ -194,7 +196,12 @@ def gibbs_factors(
             mean.add(means[0], items_before)
             mean.add(x[0], means[1])
         err = newton(0)  # this sweep's error, and the next sweep's user-side terms
-        mse.append(err / len(r))
+        if not math.isfinite(err):
+            raise DivergenceError(
+                f"sampling broke down in sweep {sweep + 1} (training error {err:g}); the ratings may hold "
+                "extreme values: check them, or fit with solver='adam'"
+            )
+        mse.append(err * span**2 / len(r))  # in rating units
         if valid is not None:
             if sweep >= burn_in:
                 valid_sum = valid_sum + valid_raw(means[0], items_before) + valid_raw(x[0], means[1])
