@@ -112,20 +112,17 @@ class ModelService:
     def similar(
         self, raw: Any, n: int, metric: str, min_ratings: int = 0
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The model's nearest items, keeping those with at least `min_ratings` ratings.
-
-        Rarely rated items have barely trained vectors that land near anything; asking the model for
-        `n` plus the number of such items is sure to leave `n` well-rated ones after the filter.
-        """
+        """The model's nearest items, keeping those with at least `min_ratings` ratings (rarely rated items
+        have barely trained vectors that land near anything)."""
         i = self.item_index(raw)
-        rare = int((self.n_ratings < min_ratings).sum()) if min_ratings > 0 else 0
-        ask = min(n + rare, len(self.item_ids) - 1)
-        if ask < 1:
+        if len(self.item_ids) < 2:
             return self.card(i), []
-        ids, sims = self.model.similar_items(self.item_ids.raw_id(i), n=ask, metric=metric)
-        idx = self.item_ids.indices(ids)
-        keep = [(j, s) for j, s in zip(idx, sims, strict=True) if self.n_ratings[j] >= min_ratings][:n]
-        return self.card(i), [self.card(int(j), s) for j, s in keep]
+        ids, sims = self.model.similar_items(
+            self.item_ids.raw_id(i), n=n, metric=metric, min_ratings=min_ratings
+        )
+        return self.card(i), [
+            self.card(int(j), s) for j, s in zip(self.item_ids.indices(ids), sims, strict=True)
+        ]
 
     def for_user(self, raw: Any, n: int, explain: bool) -> tuple[Any, list[dict[str, Any]]]:
         """Top-`n` for a known user, each with the user's rated items that weigh most for it."""
