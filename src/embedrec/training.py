@@ -64,9 +64,7 @@ class TrainConfig:
     @classmethod
     def from_model(cls, model: object, description: str) -> TrainConfig:
         """The loop's settings from a model's hyper-parameters of the same names (others keep defaults)."""
-        names = [
-            f.name for f in fields(cls) if f.name not in ("description", "unit") and hasattr(model, f.name)
-        ]
+        names = [f.name for f in fields(cls) if f.name != "description" and hasattr(model, f.name)]
         return cls(**{name: getattr(model, name) for name in names}, description=description)
 
     def __post_init__(self) -> None:

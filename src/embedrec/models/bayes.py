@@ -5,7 +5,7 @@ The model is DotBias's: r = low' + span·σ(g + b_u + b_i + p_u·q_i) + noise. E
 Normal-Wishart posterior (BPMF, Salakhutdinov & Mnih 2008), and the noise precision from its Gamma
 posterior, so only the rank and the number of sweeps are settings. The sigmoid makes a row's conditional
 non-Gaussian: each row is drawn from its Laplace approximation, the Gaussian of one Gauss-Newton step
-from the current draw (a weighted ridge solve; exact Gibbs when the link is linear). The prediction
+from the current draw (a weighted ridge solve). The prediction
 averages the raw score over the kept sweeps (Rao-Blackwellised: each half-sweep's conditional mean
 times the other side's draw), truncated back to a rank-k factor model without forming users × items.
 """
@@ -43,10 +43,10 @@ class GibbsResult:
 def _newton_terms(rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
     """Per rating: the Gauss-Newton weight and weighted target of the row's fit; returns Σ (r - r̂)².
 
-    Ratings are in units of the sigmoid's range, (r - low') / span, so f(z) = σ(z). With
-    z = offset + b_u + b_i + p_u·q_i the current raw score, the row's
-    part of z, x·[1, other row], is fitted to  x·[1, other] + (r - f(z)) / f'(z)  with weight f'(z)²;
-    `target` holds weight × that, so no division by a vanishing f' happens. Column 0 holds the bias.
+    Ratings are in units of the sigmoid's range, (r - low') / span, so f(z) = σ(z). With z = offset +
+    b_u + b_i + p_u·q_i the current raw score, the row's part of z, x·[1, other row], is fitted to
+    x·[1, other] + (r - f(z)) / f'(z) with weight f'(z)²; `target` holds weight × that, so no division by
+    a vanishing f' happens. Column 0 of a row holds its bias.
     """
     k = own.shape[1]
     total = 0.0
@@ -192,9 +192,10 @@ def gibbs_factors(
             both = torch.linalg.solve_triangular(chol.mT, torch.cat([half, half + noise], -1), upper=True)
             means.append(both[..., 0])  # (n, d): conditional mean
             x[s] = both[..., 1].contiguous()  # (n, d): the draw
+        pairs = ((means[0], items_before), (x[0], means[1]))  # Rao-Blackwellised: a mean times a draw
         if sweep >= burn_in:
-            mean.add(means[0], items_before)
-            mean.add(x[0], means[1])
+            for pair in pairs:
+                mean.add(*pair)
         err = newton(0)  # this sweep's error, and the next sweep's user-side terms
         if not math.isfinite(err):
             raise DivergenceError(
@@ -204,7 +205,7 @@ def gibbs_factors(
         mse.append(err * span**2 / len(r))  # in rating units
         if valid is not None:
             if sweep >= burn_in:
-                valid_sum = valid_sum + valid_raw(means[0], items_before) + valid_raw(x[0], means[1])
+                valid_sum = valid_sum + sum(valid_raw(*pair) for pair in pairs)
                 raw = valid_sum / mean.count
             else:
                 raw = valid_raw(x[0], x[1])

@@ -189,7 +189,7 @@ class DotBias(SigmoidLink, FactorModel):
     is given):
     - "gibbs": Bayesian, by Gibbs sampling (models/bayes.py): the factors are the posterior mean over
       `sweeps` sweeps, with priors learned from the data, so there is nothing to tune. Defaults (8 factors,
-      90 sweeps), tuned on ML-100K's u1–u5 folds: mean test RMSE 0.897 at about 0.8 s per fit. CPU only.
+      90 sweeps), tuned on ML-100K's u1–u5 folds: mean test RMSE 0.897 at about 0.9 s per fit. CPU only.
     - "adam": the shared PyTorch loop (random init → predict → MSE + L2 → AdamW step) for `epochs` epochs:
       one point estimate, 0.906 at its defaults (32 factors, 6 epochs, about 0.6 s). It runs on a GPU,
       takes sparse gradients for very large tables, early-stops on `valid`, and has two extras:
