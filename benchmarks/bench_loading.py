@@ -96,7 +96,7 @@ def worker(loader: str, path: Path) -> dict[str, float]:
     import pandas as pd
 
     if loader == "embedrec":
-        from embedrec.readers import read_ratings
+        from embedrec.data.readers import read_ratings
     baseline = current_rss_bytes()
     cpu_start = _cpu_seconds()
     start = time.perf_counter()

@@ -30,7 +30,7 @@ GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller"
 def synthetic_table(n: int, dims: int = 32, seed: int = 0):  # noqa: ANN201
     """`n` item vectors in 20 clusters, with titles, years, genres and long-tailed rating counts."""
     from embedrec import IdMap
-    from embedrec.projection import EmbeddingTable
+    from embedrec.show.projection import EmbeddingTable
 
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(20, dims))
@@ -95,9 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-write", action="store_true", help="Print the table, leave BENCHMARKS.md alone.")
     args = parser.parse_args()
-    from embedrec.mapview import write_html
-    from embedrec.plots import plot_map
-    from embedrec.projection import project_table
+    from embedrec.show.mapview import write_html
+    from embedrec.show.plots import plot_map
+    from embedrec.show.projection import project_table
 
     where = machine()
     rows = []

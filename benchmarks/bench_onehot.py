@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, write_section  # noqa: E402
 
-from embedrec.onehot import compare_onehot_lookup, format_bytes, lookup, one_hot  # noqa: E402
+from embedrec.models.onehot import compare_onehot_lookup, format_bytes, lookup, one_hot  # noqa: E402
 
 COMMAND = ".venv/bin/python benchmarks/bench_onehot.py"
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, write_section  # noqa: E402
 
 from embedrec import DotBias, GenreProfile, MostPopular, NeuralCF, predefined_split  # noqa: E402
-from embedrec.ranking import METRICS, hit_matrix, ranking_report, relevant_matrix  # noqa: E402
+from embedrec.query.ranking import METRICS, hit_matrix, ranking_report, relevant_matrix  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ml-100k"

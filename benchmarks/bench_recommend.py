@@ -134,7 +134,7 @@ def phase_all(quick: bool) -> dict:
 
 
 def phase_ann(quick: bool) -> dict:
-    from embedrec.ann import AnnIndex, exact_search, recall_at_k
+    from embedrec.query.ann import AnnIndex, exact_search, recall_at_k
 
     n = 100_000 if quick else int(os.environ.get("BENCH_ANN_N", 1_000_000))
     rng = np.random.default_rng(2)

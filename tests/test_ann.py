@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embedrec import DataError
-from embedrec.ann import AnnIndex, exact_search, recall_at_k
+from embedrec.query.ann import AnnIndex, exact_search, recall_at_k
 
 
 @pytest.fixture(scope="module")

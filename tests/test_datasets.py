@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from embedrec import DataError, DatasetError, list_datasets, load_dataset
-from embedrec.datasets import REGISTRY, DatasetInfo, fetch
+from embedrec.data.datasets import REGISTRY, DatasetInfo, fetch
 
 ZIPPED = ("u.data", "u.item", "u.user", "u.genre", "u1.base", "u1.test")
 
@@ -88,7 +88,7 @@ def test_bundled_default_loads_offline(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_bundled_licence_is_shipped() -> None:
-    from embedrec.datasets import BUNDLED
+    from embedrec.data.datasets import BUNDLED
 
     assert "GroupLens" in (BUNDLED / "movielens-small" / "README.txt").read_text()
 
@@ -175,7 +175,7 @@ def test_download_false_when_not_cached(tmp_path: Path) -> None:
 
 
 def test_env_var_sets_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from embedrec.datasets import data_home
+    from embedrec.data.datasets import data_home
 
     monkeypatch.setenv("EMBEDREC_DATA", str(tmp_path))
     assert data_home() == tmp_path and data_home(tmp_path / "x") == tmp_path / "x"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.cli.main import cli
-from embedrec.projection import EmbeddingTable, most_rated, principal_axes, project
+from embedrec.show.projection import EmbeddingTable, most_rated, principal_axes, project
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedrec import compare_onehot_lookup, lookup, one_hot
-from embedrec.onehot import format_bytes
+from embedrec.models.onehot import format_bytes
 
 
 @st.composite

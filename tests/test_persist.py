@@ -12,7 +12,7 @@ import pytest
 
 import embedrec
 from embedrec import DotBias, ModelFormatError, NotFittedError, load_model
-from embedrec.persist import FORMAT_VERSION
+from embedrec.models.persist import FORMAT_VERSION
 
 GOLDEN = Path(__file__).parent / "golden" / "model_json_v1.json"
 

@@ -7,9 +7,16 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from embedrec.idmap import IdMap
-from embedrec.plots import plot_map
-from embedrec.projection import EmbeddingTable, bias_extremes, pca, principal_axes, project, project_table
+from embedrec.data.idmap import IdMap
+from embedrec.show.plots import plot_map
+from embedrec.show.projection import (
+    EmbeddingTable,
+    bias_extremes,
+    pca,
+    principal_axes,
+    project,
+    project_table,
+)
 
 
 @pytest.fixture(scope="module")

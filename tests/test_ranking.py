@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from embedrec import DataError, Interactions, NotFittedError
-from embedrec.ranking import (
+from embedrec.query.ranking import (
     METRICS,
     GenreProfile,
     MostPopular,
@@ -168,8 +168,8 @@ def test_baselines_keep_the_contract() -> None:
 
 
 def test_dotbias_beats_popularity_on_ml100k_u1(ml100k_dir) -> None:  # noqa: ANN001
+    from embedrec.data.splits import predefined_split
     from embedrec.models.dotbias import DotBias
-    from embedrec.splits import predefined_split
 
     if not (ml100k_dir / "u1.base").exists():
         pytest.skip("ML-100K is not in the shared data folder")

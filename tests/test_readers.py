@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from embedrec import DataError, read_ratings
-from embedrec.movielens import read_movielens, year_of
+from embedrec.data.movielens import read_movielens, year_of
 
 ML100K_FILES = ("u.data", "u.item", "u.user", "u.genre", "u1.base", "u1.test")
 

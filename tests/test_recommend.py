@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 
-import embedrec.recommend as recommend_module
+import embedrec.query.recommend as recommend_module
 from embedrec import DataError, IdMap, Interactions, UnknownIdError
 from embedrec.models.base import FactorModel
 from embedrec.models.dotbias import DotBias

@@ -8,7 +8,7 @@ import torch
 
 import embedrec
 from embedrec import DivergenceError, DotBias, Interactions
-from embedrec.training import SCHEDULES, TrainConfig
+from embedrec.models.training import SCHEDULES, TrainConfig
 
 
 @pytest.fixture(scope="module")

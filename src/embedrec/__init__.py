@@ -2,8 +2,13 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from embedrec.ann import AnnIndex
-from embedrec.datasets import list_datasets, load_dataset
+from embedrec.data.datasets import list_datasets, load_dataset
+from embedrec.data.idmap import IdMap
+from embedrec.data.interactions import Interactions, RatingScale
+from embedrec.data.readers import read_ratings
+from embedrec.data.splits import predefined_split, random_split, temporal_split, user_split
+from embedrec.data.titles import TitleError, TitleIndex
+from embedrec.data.vectors import Vectors, init_matrix, load_vectors
 from embedrec.errors import (
     DataError,
     DatasetError,
@@ -13,22 +18,23 @@ from embedrec.errors import (
     NotFittedError,
     UnknownIdError,
 )
-from embedrec.export import export
-from embedrec.idmap import IdMap
-from embedrec.interactions import Interactions, RatingScale
-from embedrec.mapview import write_html
 from embedrec.metrics import mae, rmse
 from embedrec.models import BiasBaseline, DotBias, FactorModel, GlobalMean, NeuralCF, Recommender
-from embedrec.onehot import compare_onehot_lookup, lookup, one_hot
-from embedrec.persist import load_model
-from embedrec.plots import plot_map
-from embedrec.projection import EmbeddingTable, project
-from embedrec.ranking import GenreProfile, MostPopular, RankingReport, ranking_comparison, ranking_report
-from embedrec.readers import read_ratings
-from embedrec.recommend import Explanation
-from embedrec.splits import predefined_split, random_split, temporal_split, user_split
-from embedrec.titles import TitleError, TitleIndex
-from embedrec.vectors import Vectors, init_matrix, load_vectors
+from embedrec.models.onehot import compare_onehot_lookup, lookup, one_hot
+from embedrec.models.persist import load_model
+from embedrec.query.ann import AnnIndex
+from embedrec.query.ranking import (
+    GenreProfile,
+    MostPopular,
+    RankingReport,
+    ranking_comparison,
+    ranking_report,
+)
+from embedrec.query.recommend import Explanation
+from embedrec.show.export import export
+from embedrec.show.mapview import write_html
+from embedrec.show.plots import plot_map
+from embedrec.show.projection import EmbeddingTable, project
 
 try:
     __version__ = version("embedrec")

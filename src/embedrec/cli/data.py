@@ -28,7 +28,7 @@ def register(cli: typer.Typer) -> None:
 
 def datasets(data_dir: DataDir = None) -> None:
     """List the built-in datasets, their sizes, and whether they are cached."""
-    from embedrec.datasets import data_home, list_datasets
+    from embedrec.data.datasets import data_home, list_datasets
 
     table = Table(title="Built-in datasets", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("name", style="bold", no_wrap=True, min_width=15)
@@ -55,7 +55,7 @@ def info(
     progress: Annotated[bool, typer.Option(help="Show a progress bar while downloading.")] = True,
 ) -> None:
     """Users, items, ratings, density, rating histogram, activity quantiles and time range."""
-    from embedrec.datasets import REGISTRY, load_dataset
+    from embedrec.data.datasets import REGISTRY, load_dataset
 
     d = load_dataset(data, data_dir=data_dir, progress=progress)
     summary = Table.grid(padding=(0, 2))

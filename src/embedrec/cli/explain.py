@@ -106,7 +106,7 @@ def _op(symbol: str) -> Text:
 def _explain_onehot(*, batch: int, dim: int, max_vocab: int, budget: int) -> None:
     import torch
 
-    from embedrec.onehot import compare_onehot_lookup, format_bytes, lookup, one_hot
+    from embedrec.models.onehot import compare_onehot_lookup, format_bytes, lookup, one_hot
 
     n_users, k = 6, 4
     idx = torch.tensor([3, 0, 3, 5])  # a batch of 4 user indices; user 3 twice

@@ -56,7 +56,7 @@ def plot(
     seed: Annotated[int, typer.Option(help="Random seed of t-SNE and UMAP.")] = 0,
 ) -> None:
     """Project the item (or user) vectors to 2-D and draw them: a picture or an interactive HTML page."""
-    from embedrec.projection import PROJECTIONS, EmbeddingTable, project_table
+    from embedrec.show.projection import PROJECTIONS, EmbeddingTable, project_table
 
     suffix = out.suffix.lower()
     if suffix not in OUTPUTS:
@@ -71,11 +71,11 @@ def plot(
     except ImportError as exc:  # an optional extra (umap-learn) is missing: say so in one line
         raise ValueError(str(exc)) from None
     if suffix == ".html":
-        from embedrec.mapview import write_html
+        from embedrec.show.mapview import write_html
 
         write_html(table, projection, out, color=color)
     else:
-        from embedrec.plots import plot_map
+        from embedrec.show.plots import plot_map
 
         plot_map(table, projection, out, color=color, n_labels=labels)
     console.print(f"Projected {projection.describe()}", highlight=False)
@@ -98,7 +98,7 @@ def axes(
     ] = 1000,
 ) -> None:
     """What the item factors mean: titles at both ends of each principal component, and the biases."""
-    from embedrec.projection import EmbeddingTable, bias_extremes, principal_axes
+    from embedrec.show.projection import EmbeddingTable, bias_extremes, principal_axes
 
     table = EmbeddingTable.from_model(_load(model_dir), kind="item")
     if k > table.vectors.shape[1]:
@@ -133,7 +133,7 @@ def axes(
 
 
 def _check_color(table: Any, color: str) -> None:
-    from embedrec.plots import color_fields
+    from embedrec.show.plots import color_fields
 
     valid = color_fields(table)
     if color not in valid:

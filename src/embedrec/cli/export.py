@@ -33,9 +33,9 @@ def export(
 ) -> None:
     """Write the learned item (or user) vectors in a format other tools read."""
     from embedrec import load_model
-    from embedrec.export import FORMATS
-    from embedrec.export import export as write
-    from embedrec.projection import EmbeddingTable
+    from embedrec.show.export import FORMATS
+    from embedrec.show.export import export as write
+    from embedrec.show.projection import EmbeddingTable
 
     if fmt not in FORMATS:  # fail before loading the model
         raise typer.BadParameter(

@@ -223,9 +223,9 @@ def _load(model_dir: Path) -> Any:
 
 
 def _similar_vectors(path: Path, query: str, n: int, metric: str) -> None:
-    """Neighbours in a pre-trained vectors file, through `embedrec.vectors.similar_table` when it exists."""
+    """Neighbours in a pre-trained vectors file (word2vec or GloVe)."""
     try:
-        from embedrec import vectors
+        from embedrec.data import vectors
     except ImportError:
         vectors = None
     if vectors is None or not hasattr(vectors, "similar_table"):

@@ -165,7 +165,7 @@ def evaluate(
     threshold: Annotated[float, typer.Option(help="Test ratings at least this count as liked.")] = 4.0,
 ) -> None:
     """Score a saved model on the test part of a split (use the split it was trained with)."""
-    from embedrec.persist import load_model
+    from embedrec.models.persist import load_model
 
     fitted = load_model(model_dir)
     train_part, test_part = split_data(data, split, test_fraction, seed)
@@ -180,7 +180,7 @@ def evaluate(
             f"[yellow]{skipped:,} test ratings skipped: their user or item is unknown to the model[/]"
         )
     if ranking:
-        from embedrec.ranking import ranking_comparison, report_frame
+        from embedrec.query.ranking import ranking_comparison, report_frame
 
         train_part, _ = _align(fitted, train_part)
         frame = report_frame(ranking_comparison(fitted, train_part, test_part, k=k, threshold=threshold))
@@ -196,7 +196,7 @@ def evaluate(
 
 def _align(model: Any, part: Any) -> tuple[Any, int]:
     """`part` re-indexed to the model's id maps, dropping rows with ids the model does not know."""
-    from embedrec.interactions import Interactions
+    from embedrec.data.interactions import Interactions
 
     if part.user_ids == model.user_ids_ and part.item_ids == model.item_ids_:
         return part, 0
@@ -222,7 +222,7 @@ def predict(
     item: Annotated[list[str], typer.Option("--item", "-i", help="Raw item id (repeat for several).")],
 ) -> None:
     """Predicted ratings of one user for one or more items."""
-    from embedrec.persist import load_model
+    from embedrec.models.persist import load_model
 
     fitted = load_model(model_dir)
     preds = fitted.predict(user, item)

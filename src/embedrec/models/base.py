@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from embedrec.data.idmap import IdMap
+from embedrec.data.interactions import Interactions, RatingScale
 from embedrec.errors import NotFittedError, UnknownIdError
-from embedrec.idmap import IdMap
-from embedrec.interactions import Interactions, RatingScale
-from embedrec.recommend import RecommendMixin
+from embedrec.query.recommend import RecommendMixin
 
 MODEL_TYPES: dict[str, type[Recommender]] = {}  # class name -> class, used by load_model
 
@@ -139,7 +139,7 @@ class Recommender:
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Save to a directory (model.safetensors + model.json), atomically; returns the path."""
-        from embedrec.persist import save_model
+        from embedrec.models.persist import save_model
 
         return save_model(self, path)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedrec.interactions import Interactions
+from embedrec.data.interactions import Interactions
 from embedrec.models.base import FactorModel, Recommender
 
 

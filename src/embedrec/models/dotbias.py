@@ -12,9 +12,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from embedrec.interactions import Interactions
+from embedrec.data.interactions import Interactions
 from embedrec.models.base import FactorModel, SigmoidLink
-from embedrec.training import (
+from embedrec.models.training import (
     TrainConfig,
     TrainHistory,
     check_choice,
@@ -327,7 +327,7 @@ class DotBias(SigmoidLink, FactorModel):
 
     def _pretrained_rows(self, train: Interactions) -> tuple[np.ndarray, np.ndarray]:
         """Rows of `item_vectors` for the training items (matched by raw id) and the mask of those found."""
-        from embedrec.vectors import init_matrix, load_vectors
+        from embedrec.data.vectors import init_matrix, load_vectors
 
         return init_matrix(load_vectors(self.item_vectors), train.item_ids, dim=self._rank())
 

@@ -16,10 +16,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from embedrec.interactions import Interactions
+from embedrec.data.interactions import Interactions
 from embedrec.models.base import Recommender, SigmoidLink
-from embedrec.recommend import RecommendMixin
-from embedrec.training import (
+from embedrec.models.training import (
     TrainConfig,
     TrainHistory,
     check_positive,
@@ -28,6 +27,7 @@ from embedrec.training import (
     torch_threads,
     train_module,
 )
+from embedrec.query.recommend import RecommendMixin
 
 SKIP_COLUMNS = {"title", "zip", "imdb_url", "url"}  # free text or near-unique: no signal to embed
 MAX_CATEGORIES = 200

@@ -45,7 +45,7 @@ NOT_FOUND = {404: {"model": Problem, "description": "Unknown id or title (the me
 def create_app(model: Any, *, map_methods: list[str] | None = None) -> FastAPI:
     """The app for a fitted model or a saved model directory; `map_methods` limits GET /map's choices."""
     if isinstance(model, str | Path):
-        from embedrec.persist import load_model
+        from embedrec.models.persist import load_model
 
         model = load_model(model)
     service = ModelService(model)

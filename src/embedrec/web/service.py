@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from embedrec.data.titles import TitleIndex
 from embedrec.errors import DataError, UnknownIdError
-from embedrec.titles import TitleIndex
 
 REASONS = 3  # rated items shown behind each recommendation
 # Items on the page's map: PCA places them all; the neighbour-based maps keep the most rated so that a
@@ -202,7 +202,7 @@ class ModelService:
         """The projections this installation can compute (UMAP only when umap-learn is installed)."""
         from importlib.util import find_spec
 
-        from embedrec.projection import PROJECTIONS
+        from embedrec.show.projection import PROJECTIONS
 
         return [m for m in PROJECTIONS if m != "umap" or find_spec("umap") is not None]
 
@@ -214,7 +214,7 @@ class ModelService:
             return self._maps[method]
 
     def _project(self, method: str) -> dict[str, Any]:
-        from embedrec.projection import EmbeddingTable, project_table
+        from embedrec.show.projection import EmbeddingTable, project_table
 
         table = EmbeddingTable.from_model(self.model, "item")
         proj = project_table(table, method, max_rows=MAP_ROWS.get(method, MAP_ROWS["default"]), seed=0)

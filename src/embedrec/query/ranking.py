@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from embedrec.data.interactions import Interactions
 from embedrec.errors import DataError, NotFittedError
-from embedrec.interactions import Interactions
-from embedrec.recommend import RecommendMixin
+from embedrec.query.recommend import RecommendMixin
 from embedrec.scoring import check_n, pick
 
 

@@ -17,11 +17,11 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from embedrec.data.interactions import Interactions
 from embedrec.errors import DataError, DatasetError
-from embedrec.interactions import Interactions
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
-BUNDLED = Path(__file__).resolve().parent / "_bundled"
+BUNDLED = Path(__file__).resolve().parent.parent / "_bundled"
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def fetch(
 
 
 def _read(path: Path) -> Interactions:
-    from embedrec.readers import read_ratings
+    from embedrec.data.readers import read_ratings
 
     return read_ratings(path)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.errors import DataError, UnknownIdError
-from embedrec.foldin import FoldInMixin
+from embedrec.query.foldin import FoldInMixin
 from embedrec.scoring import (
     SIMILARITIES,
     check_n,
@@ -90,7 +90,7 @@ class RecommendMixin(FoldInMixin):
         return np.array([self._item_index(v) for v in values], dtype=np.int64)
 
     def _titles(self) -> Any:
-        from embedrec.titles import TitleIndex
+        from embedrec.data.titles import TitleIndex
 
         cached = getattr(self, "_title_cache", None)
         if cached is None or cached[0] is not self.item_meta_:
@@ -241,7 +241,7 @@ class RecommendMixin(FoldInMixin):
 
     def _ann(self, purpose: str) -> Any:
         """The approximate index for `purpose`, built on first use and rebuilt after a refit."""
-        from embedrec.ann import AnnIndex
+        from embedrec.query.ann import AnnIndex
 
         cache = self.__dict__.setdefault("_ann_cache", {})
         hit = cache.get(purpose)

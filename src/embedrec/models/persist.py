@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from embedrec.data.idmap import IdMap
+from embedrec.data.interactions import RatingScale
 from embedrec.errors import ModelFormatError
-from embedrec.idmap import IdMap
-from embedrec.interactions import RatingScale
 
 FORMAT = "embedrec-model"
 FORMAT_VERSION = 1

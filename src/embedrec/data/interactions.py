@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from embedrec.data.idmap import IdMap
 from embedrec.errors import DataError
-from embedrec.idmap import IdMap
 
 
 @dataclass(frozen=True)

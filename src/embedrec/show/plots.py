@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from embedrec.projection import EmbeddingTable, Projection
+from embedrec.show.projection import EmbeddingTable, Projection
 
 MAX_CATEGORIES = 12  # more categories than this are unreadable: the rest are drawn grey as "other"
 OTHER = "other"

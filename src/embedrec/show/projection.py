@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from embedrec.data.idmap import IdMap
 from embedrec.errors import NotFittedError
-from embedrec.idmap import IdMap
 
 KINDS = ("item", "user")
 

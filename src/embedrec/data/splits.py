@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embedrec.data.interactions import Interactions
 from embedrec.errors import DataError
-from embedrec.interactions import Interactions
 
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 
@@ -75,8 +75,8 @@ def predefined_split(
     cold_start: bool = False,
 ) -> tuple[Interactions, Interactions]:
     """MovieLens 100K's published folds (`u1`..`u5`, `ua`, `ub`), with id maps from the full u.data."""
-    from embedrec.datasets import dataset_path
-    from embedrec.movielens import Layout, read_movielens
+    from embedrec.data.datasets import dataset_path
+    from embedrec.data.movielens import Layout, read_movielens
 
     if fold not in FOLDS:
         raise ValueError(f"unknown fold {fold!r}; the ML-100K folds are {', '.join(FOLDS)}")

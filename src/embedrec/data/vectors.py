@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from embedrec.data.idmap import IdMap
 from embedrec.errors import DataError, UnknownIdError
-from embedrec.idmap import IdMap
 from embedrec.scoring import SIMILARITIES, check_n, pick, top_n
 
 _FLOAT = np.dtype("<f4")

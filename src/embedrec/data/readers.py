@@ -16,9 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from embedrec.errors import DataError
-from embedrec.interactions import Interactions, RatingScale
-from embedrec.sniff import (
+from embedrec.data.interactions import Interactions, RatingScale
+from embedrec.data.sniff import (
     ALIASES,
     INT,
     ROLES,
@@ -32,6 +31,7 @@ from embedrec.sniff import (
     sniff_separator,
     split_fields,
 )
+from embedrec.errors import DataError
 
 
 def read_ratings(
@@ -54,7 +54,7 @@ def read_ratings(
         raise DataError("no such file or folder", path=str(path))
     scale = _as_scale(scale)
     if path.is_dir() or path.suffix.lower() == ".zip" or _is_movielens_file(path):
-        from embedrec.movielens import read_movielens
+        from embedrec.data.movielens import read_movielens
 
         return read_movielens(path, scale=scale)
     if path.suffix.lower() in (".parquet", ".pq"):

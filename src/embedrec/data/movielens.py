@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedrec.data.interactions import Interactions, RatingScale
+from embedrec.data.readers import read_delimited
+from embedrec.data.sniff import FileText
 from embedrec.errors import DataError
-from embedrec.interactions import Interactions, RatingScale
-from embedrec.readers import read_delimited
-from embedrec.sniff import FileText
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
