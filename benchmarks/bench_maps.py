@@ -30,7 +30,7 @@ GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller"
 def synthetic_table(n: int, dims: int = 32, seed: int = 0):  # noqa: ANN201
     """`n` item vectors in 20 clusters, with titles, years, genres and long-tailed rating counts."""
     from embedrec import IdMap
-    from embedrec.show.projection import EmbeddingTable
+    from embedrec.data.embeddings import EmbeddingTable
 
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(20, dims))

@@ -10,11 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from embedrec import EmbeddingTable, export, load_vectors
+from embedrec.query.recommend import embedding_table
 
 
 @pytest.fixture(scope="module")
 def table(small_model) -> EmbeddingTable:
-    return EmbeddingTable.from_model(small_model, kind="item")
+    return embedding_table(small_model, kind="item")
 
 
 @pytest.mark.parametrize(("fmt", "binary"), [("word2vec", False), ("word2vec-binary", True)])
@@ -30,7 +31,7 @@ def test_word2vec_round_trip_through_gensim(
 
     ours = load_vectors(path)
     assert ours.keys == keys
-    np.testing.assert_array_equal(ours.matrix, kv.vectors)
+    np.testing.assert_array_equal(ours.vectors, kv.vectors)
     for raw in table.ids.raw_ids[table.popularity_order()[:3]]:  # well-rated items: distinct neighbours
         model_ids, model_sims = small_model.similar_items(raw, n=10, metric="cosine")
         our_keys, our_sims = ours.similar(str(raw), n=10, metric="cosine")

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 
+from embedrec.data.embeddings import EmbeddingTable
 from embedrec.data.idmap import IdMap
 from embedrec.show.mapview import nearest_neighbors, write_html
-from embedrec.show.projection import EmbeddingTable, project_table
+from embedrec.show.projection import project_table
 
 
 @pytest.fixture(scope="module")

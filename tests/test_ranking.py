@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedrec import DataError, Interactions, NotFittedError
+from embedrec import DataError, Interactions, NotFittedError, ParameterError
 from embedrec.query.ranking import (
     METRICS,
     GenreProfile,
@@ -74,7 +74,7 @@ def test_vectorised_metrics_equal_the_slow_reference() -> None:
 
 
 def test_unknown_metric_name_lists_choices() -> None:
-    with pytest.raises(DataError, match="hit_rate, map, ndcg, precision, recall"):
+    with pytest.raises(ParameterError, match="hit_rate, map, ndcg, precision, recall"):
         metric("auc")
 
 
@@ -158,7 +158,7 @@ def test_baselines_keep_the_contract() -> None:
         MostPopular().recommend(0)
     with pytest.raises(DataError):
         GenreProfile().fit(Interactions.from_arrays(np.array([1]), np.array([2]), np.array([3.0])))
-    with pytest.raises(DataError):
+    with pytest.raises(ParameterError):
         ranking_report(MostPopular().fit(train), train, test, k=0)
     with pytest.raises(DataError):
         ranking_report(MostPopular().fit(train), train, test, threshold=99)

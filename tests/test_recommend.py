@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 import embedrec.query.recommend as recommend_module
-from embedrec import DataError, IdMap, Interactions, UnknownIdError
+from embedrec import DataError, IdMap, Interactions, ParameterError, UnknownIdError
 from embedrec.models.base import FactorModel
 from embedrec.models.dotbias import DotBias
 
@@ -195,8 +195,8 @@ def test_fold_in_accepts_pairs_and_titles(model: FactorModel) -> None:
     ("call", "error"),
     [
         (lambda m: m.recommend(424242), UnknownIdError),
-        (lambda m: m.recommend(m.user_ids_.raw_ids[0], n=0), DataError),
-        (lambda m: m.recommend(m.user_ids_.raw_ids[0], n=-3), DataError),
+        (lambda m: m.recommend(m.user_ids_.raw_ids[0], n=0), ParameterError),
+        (lambda m: m.recommend(m.user_ids_.raw_ids[0], n=-3), ParameterError),
         (lambda m: m.recommend(m.user_ids_.raw_ids[0], items=["no such movie at all xq"]), UnknownIdError),
         (lambda m: m.recommend_for_ratings({}), DataError),
         (lambda m: m.recommend_for_ratings([]), DataError),
@@ -204,7 +204,7 @@ def test_fold_in_accepts_pairs_and_titles(model: FactorModel) -> None:
         (lambda m: m.recommend_for_ratings({m.item_ids_.raw_ids[0]: "abc"}), DataError),
         (lambda m: m.recommend_for_ratings({"zzzz qqqq": 4}), UnknownIdError),
         (lambda m: m.recommend_from_items([]), DataError),
-        (lambda m: m.similar_items(m.item_ids_.raw_ids[0], metric="manhattan"), DataError),
+        (lambda m: m.similar_items(m.item_ids_.raw_ids[0], metric="manhattan"), ParameterError),
         (lambda m: m.similar_items(99999999), UnknownIdError),
         (lambda m: m.similar_users("nobody"), UnknownIdError),
         (lambda m: m.explain(m.user_ids_.raw_ids[0], 99999999), UnknownIdError),
@@ -216,7 +216,7 @@ def test_bad_inputs_raise_our_errors(model: FactorModel, call, error) -> None:  
 
 
 def test_unknown_metric_lists_the_valid_names(model: FactorModel) -> None:
-    with pytest.raises(DataError, match="cosine, dot, euclidean"):
+    with pytest.raises(ParameterError, match="cosine, dot, euclidean"):
         model.similar_items(model.item_ids_.raw_ids[0], metric="manhattan")
 
 

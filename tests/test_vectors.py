@@ -9,7 +9,15 @@ import pytest
 from scipy.spatial.distance import cdist
 from typer.testing import CliRunner
 
-from embedrec import DataError, IdMap, UnknownIdError, Vectors, init_matrix, load_vectors
+from embedrec import (
+    DataError,
+    EmbeddingTable,
+    IdMap,
+    ParameterError,
+    UnknownIdError,
+    init_matrix,
+    load_vectors,
+)
 
 WORDS = {
     "king": [1.0, 0.5, 0.0],
@@ -49,7 +57,7 @@ def test_glove_and_word2vec_text_and_binary_agree(glove: Path, tmp_path: Path) -
     for path in (glove, w2v, binary):
         v = load_vectors(path)
         assert v.keys == list(WORDS) and v.dim == 3
-        np.testing.assert_array_equal(v.matrix, expected)
+        np.testing.assert_array_equal(v.vectors, expected)
     assert "king" in v and "nope" not in v
     np.testing.assert_array_equal(v["apple"], expected[2])
 
@@ -58,7 +66,7 @@ def test_glove_and_word2vec_text_and_binary_agree(glove: Path, tmp_path: Path) -
 def test_similar_matches_dense_reference(glove: Path, metric: str) -> None:
     v = load_vectors(glove)
     keys, scores = v.similar("king", n=3, metric=metric)
-    m = v.matrix.astype(np.float64)
+    m = v.vectors.astype(np.float64)
     if metric == "dot":
         ref = m @ m[0]
     else:
@@ -75,7 +83,7 @@ def test_similar_errors(glove: Path) -> None:
     v = load_vectors(glove)
     with pytest.raises(UnknownIdError, match="nope"):
         v.similar("nope")
-    with pytest.raises(DataError, match="choose one of"):
+    with pytest.raises(ParameterError, match="choose one of"):
         v.similar("king", metric="manhattan")
 
 
@@ -123,8 +131,8 @@ def test_init_matrix(glove: Path) -> None:
 
 
 def test_vectors_constructor_checks_shape() -> None:
-    with pytest.raises(ValueError, match="one row per key"):
-        Vectors(["a"], np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="2 vectors but 1 keys"):
+        EmbeddingTable(np.zeros((2, 3)), ["a"])
 
 
 def test_cli_similar_on_a_vectors_file(glove: Path) -> None:

@@ -1,92 +1,93 @@
-"""embedrec: learn dense embeddings for discrete things and put them to work."""
+"""embedrec: learn dense embeddings for discrete things and put them to work.
 
+The public names load on first use (PEP 562), so `import embedrec` and `embedrec --version` stay fast
+and PyTorch is imported only when a model that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
-
-from embedrec.data.datasets import list_datasets, load_dataset
-from embedrec.data.idmap import IdMap
-from embedrec.data.interactions import Interactions, RatingScale
-from embedrec.data.readers import read_ratings
-from embedrec.data.splits import predefined_split, random_split, temporal_split, user_split
-from embedrec.data.titles import TitleError, TitleIndex
-from embedrec.data.vectors import Vectors, init_matrix, load_vectors
-from embedrec.errors import (
-    DataError,
-    DatasetError,
-    DivergenceError,
-    EmbedrecError,
-    ModelFormatError,
-    NotFittedError,
-    UnknownIdError,
-)
-from embedrec.metrics import mae, rmse
-from embedrec.models import BiasBaseline, DotBias, FactorModel, GlobalMean, NeuralCF, Recommender
-from embedrec.models.onehot import compare_onehot_lookup, lookup, one_hot
-from embedrec.models.persist import load_model
-from embedrec.query.ann import AnnIndex
-from embedrec.query.ranking import (
-    GenreProfile,
-    MostPopular,
-    RankingReport,
-    ranking_comparison,
-    ranking_report,
-)
-from embedrec.query.recommend import Explanation
-from embedrec.show.export import export
-from embedrec.show.mapview import write_html
-from embedrec.show.plots import plot_map
-from embedrec.show.projection import EmbeddingTable, project
+from typing import Any
 
 try:
     __version__ = version("embedrec")
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0"
 
-__all__ = [
-    "AnnIndex",
-    "BiasBaseline",
-    "DataError",
-    "DatasetError",
-    "DivergenceError",
-    "DotBias",
-    "EmbeddingTable",
-    "EmbedrecError",
-    "Explanation",
-    "FactorModel",
-    "GenreProfile",
-    "GlobalMean",
-    "IdMap",
-    "Interactions",
-    "ModelFormatError",
-    "MostPopular",
-    "NeuralCF",
-    "NotFittedError",
-    "RankingReport",
-    "RatingScale",
-    "Recommender",
-    "TitleError",
-    "TitleIndex",
-    "UnknownIdError",
-    "Vectors",
-    "__version__",
-    "compare_onehot_lookup",
-    "export",
-    "init_matrix",
-    "list_datasets",
-    "load_dataset",
-    "load_model",
-    "load_vectors",
-    "lookup",
-    "mae",
-    "one_hot",
-    "plot_map",
-    "predefined_split",
-    "project",
-    "random_split",
-    "ranking_comparison",
-    "ranking_report",
-    "read_ratings",
-    "rmse",
-    "temporal_split",
-    "user_split",
-    "write_html",
-]
+# public name -> the module that defines it, layer by layer
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "DataError",
+            "DatasetError",
+            "DivergenceError",
+            "EmbedrecError",
+            "ModelFormatError",
+            "NotFittedError",
+            "ParameterError",
+            "ResourceError",
+            "UnknownIdError",
+            "UnsupportedQueryError",
+        ],
+        "embedrec.errors",
+    ),
+    "mae": "embedrec.metrics",
+    "rmse": "embedrec.metrics",
+    # data
+    "IdMap": "embedrec.data.idmap",
+    "Interactions": "embedrec.data.interactions",
+    "RatingScale": "embedrec.data.interactions",
+    "read_ratings": "embedrec.data.readers",
+    "list_datasets": "embedrec.data.datasets",
+    "load_dataset": "embedrec.data.datasets",
+    "predefined_split": "embedrec.data.splits",
+    "random_split": "embedrec.data.splits",
+    "temporal_split": "embedrec.data.splits",
+    "user_split": "embedrec.data.splits",
+    "Catalogue": "embedrec.data.catalogue",
+    "EmbeddingTable": "embedrec.data.embeddings",
+    "load_vectors": "embedrec.data.vectors",
+    "init_matrix": "embedrec.data.vectors",
+    "TitleError": "embedrec.data.titles",
+    "TitleIndex": "embedrec.data.titles",
+    # models
+    "BiasBaseline": "embedrec.models.baselines",
+    "GlobalMean": "embedrec.models.baselines",
+    "DotBias": "embedrec.models.dotbias",
+    "FactorModel": "embedrec.models.base",
+    "Recommender": "embedrec.models.base",
+    "NeuralCF": "embedrec.models.neural",
+    "load_model": "embedrec.models.persist",
+    "compare_onehot_lookup": "embedrec.models.onehot",
+    "lookup": "embedrec.models.onehot",
+    "one_hot": "embedrec.models.onehot",
+    # queries
+    "AnnIndex": "embedrec.query.ann",
+    "Explanation": "embedrec.query.recommend",
+    "GenreProfile": "embedrec.query.ranking",
+    "MostPopular": "embedrec.query.ranking",
+    "RankingReport": "embedrec.query.ranking",
+    "ranking_comparison": "embedrec.query.ranking",
+    "ranking_report": "embedrec.query.ranking",
+    # showing
+    "export": "embedrec.show.export",
+    "plot_map": "embedrec.show.plots",
+    "project": "embedrec.show.projection",
+    "write_html": "embedrec.show.mapview",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'embedrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

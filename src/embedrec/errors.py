@@ -27,6 +27,18 @@ class DataError(EmbedrecError, ValueError):
         super().__init__(where + message)
 
 
+class ParameterError(EmbedrecError, ValueError):
+    """A hyper-parameter or argument has a value the function cannot use: names it and what was expected."""
+
+
+class UnsupportedQueryError(EmbedrecError, TypeError):
+    """A model was asked for something it cannot answer (a popularity model has no vectors for `similar`)."""
+
+
+class ResourceError(EmbedrecError, MemoryError):
+    """A request would need more memory or time than allowed: says how much, and the largest that fits."""
+
+
 class UnknownIdError(EmbedrecError, KeyError):
     """A raw user or item id (or title) that the id map does not know."""
 
@@ -50,5 +62,5 @@ class DivergenceError(EmbedrecError, ArithmeticError):
     """Training produced NaN or infinite values."""
 
 
-class ModelFormatError(EmbedrecError):
+class ModelFormatError(EmbedrecError, ValueError):
     """A saved model directory is missing, corrupt, truncated or from a future format."""

@@ -3,12 +3,10 @@ and the similarity functions picked by name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from embedrec.errors import DataError
 
 _EPS = np.float32(1e-12)
 _SMALL = 1 << 22  # products with fewer outputs run on one BLAS thread
@@ -67,21 +65,6 @@ SIMILARITIES: dict[str, Callable[..., np.ndarray]] = {
     "dot": dot,
     "euclidean": neg_euclidean,
 }
-
-
-def pick(table: Mapping[str, Any], name: str, what: str) -> Any:
-    """Look a function up by name; an unknown name raises an error listing the valid ones."""
-    try:
-        return table[name]
-    except (KeyError, TypeError):
-        raise DataError(f"unknown {what} {name!r}; choose one of {', '.join(sorted(table))}") from None
-
-
-def check_n(n: Any) -> int:
-    """The number of results asked for, as a positive int."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise DataError(f"n must be a positive integer, got {n!r}", field="n")
-    return int(n)
 
 
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -56,14 +56,15 @@ def plot(
     seed: Annotated[int, typer.Option(help="Random seed of t-SNE and UMAP.")] = 0,
 ) -> None:
     """Project the item (or user) vectors to 2-D and draw them: a picture or an interactive HTML page."""
-    from embedrec.show.projection import PROJECTIONS, EmbeddingTable, project_table
+    from embedrec.query.recommend import embedding_table
+    from embedrec.show.projection import PROJECTIONS, project_table
 
     suffix = out.suffix.lower()
     if suffix not in OUTPUTS:
         raise ValueError(f"--out must end in {', '.join(OUTPUTS)}, got {out.name!r}")
     if method not in PROJECTIONS:
         raise ValueError(f"unknown projection method {method!r}; valid: {', '.join(sorted(PROJECTIONS))}")
-    table = EmbeddingTable.from_model(_load(model_dir), kind="user" if users else "item")
+    table = embedding_table(_load(model_dir), kind="user" if users else "item")
     _check_color(table, color)
     try:
         projection = project_table(table, method, max_rows="auto" if max_points is None else max_points,
@@ -98,9 +99,10 @@ def axes(
     ] = 1000,
 ) -> None:
     """What the item factors mean: titles at both ends of each principal component, and the biases."""
-    from embedrec.show.projection import EmbeddingTable, bias_extremes, principal_axes
+    from embedrec.query.recommend import embedding_table
+    from embedrec.show.projection import bias_extremes, principal_axes
 
-    table = EmbeddingTable.from_model(_load(model_dir), kind="item")
+    table = embedding_table(_load(model_dir), kind="item")
     if k > table.vectors.shape[1]:
         raise ValueError(f"-k {k} is more than the {table.vectors.shape[1]} factors of {table.name}")
     found, used = principal_axes(table, k, n=n, max_rows=max_items)

@@ -33,14 +33,14 @@ def export(
 ) -> None:
     """Write the learned item (or user) vectors in a format other tools read."""
     from embedrec import load_model
+    from embedrec.query.recommend import embedding_table
     from embedrec.show.export import FORMATS
     from embedrec.show.export import export as write
-    from embedrec.show.projection import EmbeddingTable
 
     if fmt not in FORMATS:  # fail before loading the model
         raise typer.BadParameter(
             f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", param_hint="--format"
         )
-    table = EmbeddingTable.from_model(load_model(model_dir), kind="user" if users else "item")
+    table = embedding_table(load_model(model_dir), kind="user" if users else "item")
     for path in write(table, fmt, out):
         console.print(str(path), highlight=False, soft_wrap=True)

@@ -224,10 +224,16 @@ def _load(model_dir: Path) -> Any:
 
 def _similar_vectors(path: Path, query: str, n: int, metric: str) -> None:
     """Neighbours in a pre-trained vectors file (word2vec or GloVe)."""
-    try:
-        from embedrec.data import vectors
-    except ImportError:
-        vectors = None
-    if vectors is None or not hasattr(vectors, "similar_table"):
-        raise DataError(f"{path} is a file, not a model directory (save one with `embedrec train --out DIR`)")
-    console.print(vectors.similar_table(path, query, n=n, metric=metric))
+    from embedrec.data.vectors import load_vectors
+
+    if not path.is_file():
+        raise DataError(f"{path} is neither a model directory nor a vectors file")
+    table = load_vectors(path)
+    keys, scores = table.similar(query, n=n, metric=metric)
+    out = Table(title=f"Nearest to {query} ({metric})", title_justify="left", caption=f"from {table.source}")
+    out.add_column("#", justify="right", style="dim")
+    out.add_column("key")
+    out.add_column(metric, justify="right")
+    for rank, (key, score) in enumerate(zip(keys, scores, strict=True), 1):
+        out.add_row(str(rank), str(key), f"{score:.3f}")
+    console.print(out)

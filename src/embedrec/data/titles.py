@@ -57,7 +57,8 @@ def _bare(name: str) -> str:
 class TitleIndex:
     """Title -> item index lookups over one catalogue's titles (aligned to item indices)."""
 
-    def __init__(self, titles: Sequence[str] | np.ndarray) -> None:
+    def __init__(self, titles: Sequence[str] | np.ndarray, counts: np.ndarray | None = None) -> None:
+        self.counts = np.zeros(len(titles), np.int64) if counts is None else np.asarray(counts, np.int64)
         self.titles = ["" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t) for t in titles]
         self._full: dict[str, list[int]] = {}
         self._name: dict[str, list[int]] = {}

@@ -1,4 +1,4 @@
-"""Pre-trained vectors (word2vec text/binary, GloVe text): load, search by similarity, initialise tables.
+"""Pre-trained vectors (word2vec text/binary, GloVe text) read into an EmbeddingTable, and rows for a model.
 
 The formats are those gensim's KeyedVectors reads and writes: word2vec text is an "N D" header line then
 "key v1 ... vD" per line; word2vec binary is the same header then per row the key, a space and D
@@ -8,75 +8,20 @@ little-endian float32 values; GloVe text is word2vec text without the header.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from embedrec.data.embeddings import EmbeddingTable
 from embedrec.data.idmap import IdMap
-from embedrec.errors import DataError, UnknownIdError
-from embedrec.scoring import SIMILARITIES, check_n, pick, top_n
+from embedrec.errors import DataError
 
 _FLOAT = np.dtype("<f4")
-
-
-class Vectors:
-    """Named vectors, one per key, searchable by cosine, dot or Euclidean similarity."""
-
-    def __init__(self, keys: list[str], matrix: np.ndarray, source: str = "") -> None:
-        matrix = np.asarray(matrix, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[0] != len(keys):
-            raise ValueError(f"matrix of shape {matrix.shape} does not hold one row per key ({len(keys)})")
-        self.keys = list(keys)
-        self.matrix = matrix  # (n, d) float32
-        self.source = source
-        self._index = {k: i for i, k in enumerate(self.keys)}
-        if len(self._index) != len(self.keys):
-            raise ValueError("keys must be unique")
-        self._norms = np.linalg.norm(matrix, axis=1)
-
-    @property
-    def dim(self) -> int:
-        return int(self.matrix.shape[1])
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def __repr__(self) -> str:
-        return f"<Vectors {len(self):,} × {self.dim}{' from ' + self.source if self.source else ''}>"
-
-    def __contains__(self, key: object) -> bool:
-        return str(key) in self._index
-
-    def index(self, key: Any) -> int:
-        """Row of `key` (compared as a string); an unknown key raises UnknownIdError."""
-        try:
-            return self._index[str(key)]
-        except KeyError:
-            raise UnknownIdError("vector", key, f"not among the {len(self):,} keys") from None
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        return self.matrix[self.index(key)]
-
-    def similar(self, key: Any, n: int = 10, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
-        """The `n` keys (and similarities) closest to `key`'s vector, the key itself excluded.
-
-        Euclidean scores are minus the distance, so larger is closer for every metric.
-        """
-        fn = pick(SIMILARITIES, metric, "metric")
-        n = check_n(n)
-        row = self.index(key)
-        scores = fn(self.matrix[[row]], self.matrix, self._norms[[row]], self._norms)[0]  # (n_keys,)
-        scores = scores.astype(np.float64)
-        scores[row] = -np.inf
-        top, vals = top_n(scores[None, :], min(n, len(self) - 1) or 1)
-        keep = top[0] != row
-        return np.asarray(self.keys, dtype=object)[top[0][keep]], vals[0][keep]
 
 
 # -- reading ----------------------------------------------------------------------------------------
 
 
-def load_vectors(path: str | Path, *, binary: bool | None = None) -> Vectors:
+def load_vectors(path: str | Path, *, binary: bool | None = None) -> EmbeddingTable:
     """Read word2vec text, word2vec binary or GloVe text vectors; `binary=None` detects the format.
 
     Malformed input raises DataError naming the file and 1-based line (binary: record) number.
@@ -88,7 +33,9 @@ def load_vectors(path: str | Path, *, binary: bool | None = None) -> Vectors:
     if binary is None:  # the word2vec tools name binary files *.bin; otherwise non-UTF-8 means binary
         binary = path.suffix.lower() == ".bin" or _looks_binary(data)
     keys, matrix = _read_binary(data, str(path)) if binary else _read_text(data, str(path))
-    return Vectors(keys, matrix, source=path.name)
+    return EmbeddingTable(
+        matrix, IdMap(np.array(keys, dtype=object), kind="key"), name=path.name, source=path.name
+    )
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -195,30 +142,9 @@ def _read_binary(data: bytes, where: str) -> tuple[list[str], np.ndarray]:
     return keys, matrix
 
 
-# -- using the vectors --------------------------------------------------------------------------------
-
-
-def similar_table(path: str | Path, query: str, n: int = 10, metric: str = "cosine") -> Any:
-    """A rich table of the keys nearest to `query` in a vectors file (for `embedrec similar FILE KEY`)."""
-    from rich.table import Table
-
-    vectors = load_vectors(path)
-    keys, scores = vectors.similar(query, n=n, metric=metric)
-    table = Table(
-        title=f"Nearest to {query} ({metric})",
-        title_justify="left",
-        caption=f"from {vectors.source}",
-        caption_justify="left",
-    )
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("key")
-    table.add_column(metric, justify="right")
-    for rank, (key, score) in enumerate(zip(keys, scores, strict=True), 1):
-        table.add_row(str(rank), str(key), f"{score:.3f}")
-    return table
-
-
-def init_matrix(vectors: Vectors, id_map: IdMap, *, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def init_matrix(
+    vectors: EmbeddingTable, id_map: IdMap, *, dim: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pre-trained rows for the ids of `id_map`: (matrix (n, d) float32, mask (n,) of ids found).
 
     Ids are matched as strings; rows without a vector are zeros. A model uses it by copying the rows
@@ -232,7 +158,8 @@ def init_matrix(vectors: Vectors, id_map: IdMap, *, dim: int | None = None) -> t
             path=vectors.source or None,
         )
     raw = [str(r) for r in id_map.raw_ids]
-    rows = np.array([vectors._index.get(r, -1) for r in raw], dtype=np.int64)
+    keys = IdMap(np.array([str(k) for k in vectors.keys], dtype=object), kind=vectors.kind)
+    rows = np.array([keys.index(r) if r in keys else -1 for r in raw], dtype=np.int64)
     mask = rows >= 0
     if len(raw) and not mask.any():
         sample = ", ".join(repr(k) for k in vectors.keys[:3])
@@ -241,5 +168,5 @@ def init_matrix(vectors: Vectors, id_map: IdMap, *, dim: int | None = None) -> t
             path=vectors.source or None,
         )
     matrix = np.zeros((len(raw), vectors.dim), dtype=np.float32)
-    matrix[mask] = vectors.matrix[rows[mask]]
+    matrix[mask] = vectors.vectors[rows[mask]]
     return matrix, mask

@@ -12,13 +12,12 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from embedrec.checks import check_choice, check_positive
 from embedrec.data.interactions import Interactions
 from embedrec.models.base import FactorModel, SigmoidLink
 from embedrec.models.training import (
     TrainConfig,
     TrainHistory,
-    check_choice,
-    check_positive,
     frequency_weights,
     progress,
     torch_threads,

@@ -16,12 +16,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from embedrec.checks import check_positive
 from embedrec.data.interactions import Interactions
 from embedrec.models.base import Recommender, SigmoidLink
 from embedrec.models.training import (
     TrainConfig,
     TrainHistory,
-    check_positive,
     frequency_weights,
     predict_module,
     torch_threads,

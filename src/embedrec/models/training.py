@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from embedrec.errors import DivergenceError
+from embedrec.checks import check_choice, check_positive
+from embedrec.errors import DivergenceError, ParameterError
 
 
 def _one_cycle(progress: float) -> float:
@@ -73,7 +74,7 @@ class TrainConfig:
         check_positive("batch_size", self.batch_size, integer=True)
         check_positive("lr", self.lr)
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+            raise ParameterError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.patience is not None:
             check_positive("patience", self.patience, integer=True)
         if self.threads is not None:
@@ -90,27 +91,11 @@ class TrainHistory:
     seconds: float = 0.0
 
 
-def check_positive(name: str, value: object, *, integer: bool = False) -> None:
-    """Raise a ValueError naming the hyper-parameter unless it is a positive (integer) number."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    if integer:
-        ok = ok and isinstance(value, int)
-    if not ok:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-
-
-def check_choice(name: str, value: object, choices: dict | tuple) -> None:
-    """Raise a ValueError listing the valid choices unless `value` is one of them."""
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, choices))}")
-
-
 def resolve_device(device: str) -> torch.device:
     """A torch device from its name; asking for CUDA without it is a clear error."""
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
+        raise ParameterError(f"device {device!r} was asked for but CUDA is not available; use device='cpu'")
     return dev
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from embedrec.checks import check_n
 from embedrec.errors import DataError
-from embedrec.scoring import check_n, dot_rows, one_blas_thread, top_n
+from embedrec.scoring import dot_rows, one_blas_thread, top_n
 
 
 class FoldInMixin:

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from embedrec.checks import check_n, pick
 from embedrec.data.interactions import Interactions
 from embedrec.errors import DataError, NotFittedError
 from embedrec.query.recommend import RecommendMixin
-from embedrec.scoring import check_n, pick
 
 
 def _discounts(k: int) -> np.ndarray:

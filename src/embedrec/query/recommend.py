@@ -14,17 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embedrec.errors import DataError, UnknownIdError
+from embedrec.checks import check_n, pick
+from embedrec.data.embeddings import EmbeddingTable
+from embedrec.errors import DataError, ParameterError, UnknownIdError, UnsupportedQueryError
 from embedrec.query.foldin import FoldInMixin
-from embedrec.scoring import (
-    SIMILARITIES,
-    check_n,
-    cosine,
-    dot_rows,
-    mask_rows,
-    pick,
-    top_n,
-)
+from embedrec.scoring import SIMILARITIES, cosine, dot_rows, mask_rows, top_n
 
 CHUNK_ELEMENTS = 1 << 24  # scores computed per block (64 MB of float32): bounds memory for all-user batches
 ANN_THRESHOLD = 250_000  # catalogues at least this large are searched with an approximate index
@@ -364,3 +358,21 @@ class RecommendMixin(FoldInMixin):
                 for t, r in zip(meta["title"], self.item_ids_.raw_ids, strict=True)
             ]
         return [str(r) for r in self.item_ids_.raw_ids]
+
+
+def embedding_table(model: Any, kind: str = "item") -> EmbeddingTable:
+    """The item (or user) factors of a fitted factor model, with metadata, counts and biases."""
+    if kind not in ("item", "user"):
+        raise ParameterError(f"kind must be 'item' or 'user', got {kind!r}")
+    factors = getattr(model, f"{kind}_factors_", None)
+    if factors is None or np.ndim(factors) != 2 or np.shape(factors)[1] == 0:
+        raise UnsupportedQueryError(f"{type(model).__name__} has no {kind} vectors")
+    counts = np.asarray(model.seen_.getnnz(axis=0 if kind == "item" else 1), dtype=np.int64)
+    return EmbeddingTable(
+        vectors=np.asarray(factors),
+        ids=getattr(model, f"{kind}_ids_"),
+        meta=getattr(model, f"{kind}_meta_", None),
+        counts=counts,
+        bias=getattr(model, f"{kind}_bias_", None),
+        name=f"{type(model).__name__} {kind} factors",
+    )

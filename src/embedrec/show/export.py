@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedrec.show.projection import EmbeddingTable
+from embedrec.data.embeddings import EmbeddingTable
 
 _WS = re.compile(r"\s+")
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from embedrec.data.embeddings import EmbeddingTable
 from embedrec.show.plots import OTHER_COLOR, PALETTE, coloring
-from embedrec.show.projection import EmbeddingTable, Projection
+from embedrec.show.projection import Projection
 
 GRID = 10_000  # coordinates are stored as integers in 0..GRID: 4-5 characters each instead of ~10
 

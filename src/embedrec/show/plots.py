@@ -13,7 +13,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from embedrec.show.projection import EmbeddingTable, Projection
+from embedrec.data.embeddings import EmbeddingTable
+from embedrec.show.projection import Projection
 
 MAX_CATEGORIES = 12  # more categories than this are unreadable: the rest are drawn grey as "other"
 OTHER = "other"

@@ -8,94 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from embedrec.data.idmap import IdMap
-from embedrec.errors import NotFittedError
-
-KINDS = ("item", "user")
-
-
-@dataclass(frozen=True, eq=False)
-class EmbeddingTable:
-    """One embedding per id, with what is needed to show it: metadata, rating counts and learned biases."""
-
-    vectors: np.ndarray  # (n, k) float32
-    ids: IdMap
-    meta: pd.DataFrame | None = None  # aligned to rows: title, year, genres ... for items
-    counts: np.ndarray | None = None  # (n,) ratings per row in the training data
-    bias: np.ndarray | None = None  # (n,) learned bias per row
-    name: str = "embeddings"  # what the vectors are, for titles: "DotBias item factors"
-
-    def __post_init__(self) -> None:
-        v = np.asarray(self.vectors, dtype=np.float32)
-        if v.ndim != 2 or v.shape[1] == 0:
-            raise ValueError(f"vectors must be a 2-D (rows, dims) array, got shape {v.shape}")
-        if v.shape[0] != len(self.ids):
-            raise ValueError(f"{v.shape[0]} vectors but {len(self.ids)} ids")
-        if not np.isfinite(v).all():
-            bad = int(np.flatnonzero(~np.isfinite(v).all(axis=1))[0])
-            raise ValueError(f"vector of {self.ids.kind} {self.ids.raw_id(bad)!r} is not finite")
-        object.__setattr__(self, "vectors", v)
-        for field in ("counts", "bias"):
-            arr = getattr(self, field)
-            if arr is not None:
-                arr = np.asarray(arr)
-                if arr.shape != (len(v),):
-                    raise ValueError(f"{field} must have shape ({len(v)},), got {arr.shape}")
-                object.__setattr__(self, field, arr)
-        if self.meta is not None and len(self.meta) != len(v):
-            raise ValueError(f"meta has {len(self.meta)} rows, expected {len(v)}")
-
-    @classmethod
-    def from_model(cls, model: Any, kind: str = "item") -> EmbeddingTable:
-        """The item (or user) factors of a fitted factor model, with its metadata, counts and biases."""
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        factors = getattr(model, f"{kind}_factors_", None)
-        if factors is None:
-            raise NotFittedError(
-                f"{type(model).__name__} has no {kind}_factors_: fit it first, or use a factor model"
-            )
-        seen = getattr(model, "seen_", None)
-        counts = None
-        if seen is not None:
-            counts = np.asarray(seen.getnnz(axis=0 if kind == "item" else 1), dtype=np.int64)
-        return cls(
-            vectors=np.asarray(factors),
-            ids=getattr(model, f"{kind}_ids_"),
-            meta=getattr(model, f"{kind}_meta_", None),
-            counts=counts,
-            bias=getattr(model, f"{kind}_bias_", None),
-            name=f"{type(model).__name__} {kind} factors",
-        )
-
-    @property
-    def kind(self) -> str:
-        return self.ids.kind
-
-    def __len__(self) -> int:
-        return len(self.vectors)
-
-    def __repr__(self) -> str:
-        return f"<EmbeddingTable {self.name}: {len(self):,} × {self.vectors.shape[1]}>"
-
-    def labels(self) -> list[str]:
-        """A display name per row: the title when the metadata has one, else the raw id."""
-        raw = [str(r) for r in self.ids.raw_ids]
-        if self.meta is None or "title" not in self.meta.columns:
-            return raw
-        titles = self.meta["title"].to_numpy()
-        return [str(t) if isinstance(t, str) and t else r for t, r in zip(titles, raw, strict=True)]
-
-    def popularity_order(self) -> np.ndarray:
-        """Row indices, most-rated first (ties by row); row order when counts are unknown."""
-        if self.counts is None:
-            return np.arange(len(self))
-        return np.argsort(-self.counts, kind="stable")
+from embedrec.data.embeddings import EmbeddingTable
+from embedrec.errors import ParameterError
 
 
 def most_rated(table: EmbeddingTable, max_rows: int | None) -> np.ndarray:
@@ -103,7 +20,7 @@ def most_rated(table: EmbeddingTable, max_rows: int | None) -> np.ndarray:
     if max_rows is None or max_rows >= len(table):
         return np.arange(len(table))
     if max_rows < 1:
-        raise ValueError(f"max_rows must be positive, got {max_rows}")
+        raise ParameterError(f"max_rows must be positive, got {max_rows}")
     return np.sort(table.popularity_order()[:max_rows])
 
 
@@ -140,7 +57,7 @@ def _pca(x: np.ndarray, seed: int, n_jobs: int) -> tuple[np.ndarray, str]:
 
 def _tsne(x: np.ndarray, seed: int, n_jobs: int) -> tuple[np.ndarray, str]:
     if len(x) < 5:
-        raise ValueError(f"t-SNE needs at least 5 points, got {len(x)}")
+        raise ParameterError(f"t-SNE needs at least 5 points, got {len(x)}")
     perplexity = float(min(30.0, (len(x) - 1) / 3))
     try:  # openTSNE's FFT-accelerated gradients beat scikit-learn's Barnes-Hut at 10k points (BENCHMARKS.md)
         from openTSNE import TSNE as OpenTSNE
@@ -173,7 +90,7 @@ def _umap(x: np.ndarray, seed: int, n_jobs: int) -> tuple[np.ndarray, str]:
             "UMAP maps need umap-learn: pip install 'embedrec[umap]' (or use --method pca or tsne)"
         ) from exc
     if len(x) < 5:
-        raise ValueError(f"UMAP needs at least 5 points, got {len(x)}")
+        raise ParameterError(f"UMAP needs at least 5 points, got {len(x)}")
     n_neighbors = int(min(15, len(x) - 1))
     # n_jobs=1: a seeded UMAP runs on one thread anyway (and warns when asked for more)
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric="cosine", random_state=seed, n_jobs=1)
@@ -193,7 +110,7 @@ def _method(name: str) -> Callable[[np.ndarray, int, int], tuple[np.ndarray, str
     try:
         return PROJECTIONS[name]
     except KeyError:
-        raise ValueError(
+        raise ParameterError(
             f"unknown projection method {name!r}; valid: {', '.join(sorted(PROJECTIONS))}"
         ) from None
 
@@ -275,7 +192,7 @@ def principal_axes(
     Restricting to well-rated rows keeps the extremes meaningful: rarely rated items have noisy factors.
     """
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise ParameterError(f"k must be at least 1, got {k}")
     rows = most_rated(table, max_rows)
     scores, _, share = pca(table.vectors[rows], k)
     labels = table.labels()
@@ -293,7 +210,7 @@ def bias_extremes(
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """Rows with the largest and smallest learned bias among the `max_rows` most-rated ones."""
     if table.bias is None:
-        raise ValueError(f"{table.name} has no learned biases")
+        raise ParameterError(f"{table.name} has no learned biases")
     rows = most_rated(table, max_rows)
     bias = np.asarray(table.bias, dtype=np.float64)[rows]
     labels = table.labels()

@@ -214,9 +214,10 @@ class ModelService:
             return self._maps[method]
 
     def _project(self, method: str) -> dict[str, Any]:
-        from embedrec.show.projection import EmbeddingTable, project_table
+        from embedrec.query.recommend import embedding_table
+        from embedrec.show.projection import project_table
 
-        table = EmbeddingTable.from_model(self.model, "item")
+        table = embedding_table(self.model, "item")
         proj = project_table(table, method, max_rows=MAP_ROWS.get(method, MAP_ROWS["default"]), seed=0)
         rows = proj.rows
         return {
