@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, write_section  # noqa: E402
 
 from embedrec import DotBias, GenreProfile, MostPopular, NeuralCF, predefined_split  # noqa: E402
-from embedrec.query.ranking import METRICS, hit_matrix, ranking_report, relevant_matrix  # noqa: E402
+from embedrec.metrics import RANKING_METRICS as METRICS  # noqa: E402
+from embedrec.query.ranking import hit_matrix, ranking_report, relevant_matrix  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ml-100k"

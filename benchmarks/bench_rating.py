@@ -38,15 +38,15 @@ OUT = HERE / "out"
 PLOT = REPO / "docs" / "embedding_size.png"
 COMMAND = ".bench-venv/bin/python benchmarks/bench_rating.py"
 FOLDS = ("u1", "u2", "u3", "u4", "u5")
-# Embedding sizes per solver: the sampler's cost grows with k³ per row, so it stops at 32 (about 6 s).
-SIZES = {"adam": (4, 8, 16, 32, 64, 128, 256), "gibbs": (4, 8, 16, 32)}
-FLAGSHIP = "embedrec DotBias (defaults: sampled, 8 factors)"
-ADAM = "embedrec DotBias (solver='adam', 32 factors)"
+# Embedding sizes per estimator: the sampler's cost grows with k³ per row, so it stops at 32 (about 6 s).
+SIZES = {"DotBias": (4, 8, 16, 32, 64, 128, 256), "BayesianDotBias": (4, 8, 16, 32)}
+FLAGSHIP = "embedrec BayesianDotBias (defaults, 8 factors)"
+ADAM = "embedrec DotBias (the training loop, 32 factors)"
 
 EMBEDREC: dict[str, Callable[[], Any]] = {
-    FLAGSHIP: lambda: embedrec.DotBias(verbose=False),
-    ADAM: lambda: embedrec.DotBias(solver="adam", verbose=False),
-    "embedrec DotBias (solver='adam', implicit=True)": lambda: embedrec.DotBias(implicit=True, verbose=False),
+    FLAGSHIP: lambda: embedrec.BayesianDotBias(verbose=False),
+    ADAM: lambda: embedrec.DotBias(verbose=False),
+    "embedrec DotBias (implicit=True)": lambda: embedrec.DotBias(implicit=True, verbose=False),
     "embedrec NeuralCF (side features)": lambda: embedrec.NeuralCF(verbose=False),
     "embedrec BiasBaseline": lambda: embedrec.BiasBaseline(),
     "embedrec GlobalMean": lambda: embedrec.GlobalMean(),
@@ -71,7 +71,7 @@ def warm_up(data: str, fold: str) -> None:
     train, _ = embedrec.predefined_split(data, fold)
     start = time.perf_counter()
     for make in (
-        lambda: embedrec.DotBias(sweeps=2, verbose=False),
+        lambda: embedrec.BayesianDotBias(sweeps=2, verbose=False),
         lambda: embedrec.DotBias(epochs=1, verbose=False),
         lambda: embedrec.NeuralCF(epochs=1, verbose=False),
     ):
@@ -113,31 +113,32 @@ def rating_runs(data: str, folds: tuple[str, ...], names: list[str] | None, peer
     return {"results": {k: v for k, v in results.items() if v}, "failed": failed}
 
 
-Sizes = dict[str, dict[int, dict[str, dict[str, float]]]]  # {solver: {n_factors: {fold: metrics}}}
+Sizes = dict[str, dict[int, dict[str, dict[str, float]]]]  # {estimator: {n_factors: {fold: metrics}}}
 
 
 def size_runs(data: str, folds: tuple[str, ...]) -> Sizes:
-    """DotBias at each n_factors (other settings default) on every fold, for each solver."""
+    """DotBias and BayesianDotBias at each n_factors (other settings default) on every fold."""
     out: Sizes = {solver: {k: {} for k in ks} for solver, ks in SIZES.items()}
     for fold in folds:
         train, test = embedrec.predefined_split(data, fold)
         truth = test.ratings.astype(np.float64)
         for solver, ks in SIZES.items():
             for k in ks:
-                make = lambda k=k, solver=solver: embedrec.DotBias(n_factors=k, solver=solver, verbose=False)  # noqa: E731
+                cls = getattr(embedrec, solver)
+                make = lambda k=k, cls=cls: cls(n_factors=k, verbose=False)  # noqa: E731
                 preds, fit_s = run_embedrec(make, train, test)
                 out[solver][k][fold] = {"rmse": float(rmse(truth, preds)), "fit_s": fit_s}
-                log(f"{fold} DotBias {solver} n_factors={k}: RMSE {rmse(truth, preds):.4f} fit {fit_s:.2f} s")
+                log(f"{fold} {solver} n_factors={k}: RMSE {rmse(truth, preds):.4f} fit {fit_s:.2f} s")
     return out
 
 
 # (label, DotBias settings, ratings to train on; None = all 25M). Adam's default small batches make each
 # step update the whole 7M-parameter tables, so they get a 1M subsample; the others get the full file.
 THROUGHPUT_RUNS: tuple[tuple[str, dict[str, Any], int | None], ...] = (
-    ("sampler (defaults, 8 factors), 2 sweeps", {"sweeps": 2}, None),
-    ("solver='adam' defaults (32 factors), 1 epoch", {"epochs": 1}, 1_000_000),
-    ("solver='adam', sparse=True, 1 epoch", {"epochs": 1, "sparse": True}, 1_000_000),
-    ("solver='adam', batch_size=8192, 1 epoch", {"epochs": 1, "batch_size": 8192}, None),
+    ("BayesianDotBias (defaults, 8 factors), 2 sweeps", {"sweeps": 2}, None),
+    ("DotBias defaults (32 factors), 1 epoch", {"epochs": 1}, 1_000_000),
+    ("DotBias sparse=True, 1 epoch", {"epochs": 1, "sparse": True}, 1_000_000),
+    ("DotBias batch_size=8192, 1 epoch", {"epochs": 1, "batch_size": 8192}, None),
 )
 
 
@@ -152,7 +153,8 @@ def throughput_worker(csv: Path, settings: dict[str, Any], max_ratings: int | No
     if max_ratings is not None and max_ratings < n_total:
         rows = np.random.default_rng(0).choice(n_total, size=max_ratings, replace=False)
         data = data.subset(np.sort(rows))
-    model = embedrec.DotBias(verbose=False, **settings)
+    cls = embedrec.BayesianDotBias if "sweeps" in settings else embedrec.DotBias
+    model = cls(verbose=False, **settings)
     start = time.perf_counter()
     model.fit(data)
     fit_s = time.perf_counter() - start
@@ -245,7 +247,7 @@ def rating_table(runs: dict, folds: tuple[str, ...]) -> list[str]:
 
 def size_table(sizes: Sizes) -> list[str]:
     lines = [
-        "| solver | n_factors | RMSE (mean) | RMSE (min–max over folds) | fit s (mean) |",
+        "| estimator | n_factors | RMSE (mean) | RMSE (min–max over folds) | fit s (mean) |",
         "|---|---:|---:|---:|---:|",
     ]
     for solver, per_k in sizes.items():
@@ -286,12 +288,12 @@ def headline(results: dict[str, dict[str, dict[str, float]]]) -> str:
     dot, dot_s = avg(FLAGSHIP, "rmse"), avg(FLAGSHIP, "fit_s")
     if not math.isnan(dot):
         parts.append(
-            f"DotBias at its defaults: mean RMSE {dot:.4f} (target ≤ 0.900) in {dot_s:.2f} s per split "
-            "(target ≤ 1 s)"
+            f"BayesianDotBias at its defaults: mean RMSE {dot:.4f} (target ≤ 0.900) in {dot_s:.2f} s "
+            "per split (target ≤ 1 s)"
         )
     adam, adam_s = avg(ADAM, "rmse"), avg(ADAM, "fit_s")
     if not math.isnan(adam):
-        parts.append(f"with solver='adam' {adam:.4f} in {adam_s:.2f} s")
+        parts.append(f"DotBias (the training loop) {adam:.4f} in {adam_s:.2f} s")
     ncf = avg("embedrec NeuralCF (side features)", "rmse")
     if not math.isnan(ncf):
         parts.append(f"NeuralCF {ncf:.4f} (target ≤ 0.905)")
@@ -326,7 +328,7 @@ def plot_sizes(sizes: Sizes, path: Path) -> None:
         axis.set_xticks(all_k, [str(k) for k in all_k])
         axis.set_xlabel("embedding size (n_factors)")
         axis.grid(alpha=0.3)
-        axis.legend(title="solver", fontsize=8)
+        axis.legend(title="estimator", fontsize=8)
     ax.set_ylabel("test RMSE (mean of u1–u5)")
     ax2.set_ylabel("fit seconds per split")
     ax2.set_ylim(bottom=0)
@@ -384,7 +386,7 @@ def markdown(
             "`fit_one_cycle(5, 5e-3, wd=0.1)`, batch 64), trained on all of uN.base.",
         ]
     if sizes:
-        lines += ["", "### Embedding size trade-off (DotBias, other settings default, per solver)", ""]
+        lines += ["", "### Embedding size trade-off (other settings default, per estimator)", ""]
         lines += size_table(sizes)
         lines += ["", size_summary(sizes)]
         lines += ["", f"![RMSE and fit time against embedding size](docs/{PLOT.name})"]

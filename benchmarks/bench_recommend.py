@@ -27,11 +27,12 @@ K = 64
 
 
 def synthetic_model(n_users: int, n_items: int, n_ratings: int, k: int = K, seed: int = 0):  # noqa: ANN201
-    """A FactorModel with random factors and a popularity-skewed seen matrix of the given shape."""
+    """The Recommender of a FactorModel with random factors and a popularity-skewed seen matrix."""
     import scipy.sparse as sp
 
     from embedrec import IdMap, RatingScale
-    from embedrec.models.base import FactorModel
+    from embedrec.models.factor import FactorModel
+    from embedrec.query.recommender import Recommender
 
     rng = np.random.default_rng(seed)
     scale = (0.5 / np.sqrt(np.arange(1, k + 1))).astype(np.float32)
@@ -51,7 +52,8 @@ def synthetic_model(n_users: int, n_items: int, n_ratings: int, k: int = K, seed
     seen = sp.csr_matrix((ratings, (users, items)), shape=(n_users, n_items))
     seen.sum_duplicates()
     m.seen_ = seen
-    return m
+    m.fingerprint_ = "synthetic"
+    return Recommender(m, popularity=0.0)
 
 
 def peak_rss_mib() -> float:
@@ -81,7 +83,7 @@ def cpu_seconds() -> float:
 
 def phase_single(quick: bool) -> dict:
     model = synthetic_model(2_000, 60_000, 200_000)
-    users = model.user_ids_.raw_ids
+    users = model.model.user_ids_.raw_ids
     rng = np.random.default_rng(1)
     one, fold = [], []
     for _ in range(50 if quick else 300):
@@ -112,15 +114,16 @@ def phase_all(quick: bool) -> dict:
     pass_peak = reset_peak_rss()
     cpu = cpu_seconds()
     t = time.perf_counter()
-    ids, scores = model.recommend(model.user_ids_.raw_ids, n=10)
+    ids, scores = model.recommend(model.model.user_ids_.raw_ids, n=10)
     seconds = time.perf_counter() - t
     cpu = cpu_seconds() - cpu
     assert ids.shape == (n_users, 10) and np.isfinite(scores).all()
-    inputs = (model.user_factors_.nbytes + model.item_factors_.nbytes + model.seen_.data.nbytes * 3) / 2**20
+    m = model.model
+    inputs = (m.user_factors_.nbytes + m.item_factors_.nbytes + m.seen_.data.nbytes * 3) / 2**20
     return {
         "users": n_users,
         "items": n_items,
-        "ratings": int(model.seen_.nnz),
+        "ratings": int(m.seen_.nnz),
         "seconds": seconds,
         "cpu_s": cpu,
         "load": os.getloadavg()[0],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from embedrec.models.bayes import _newton_terms, _RunningMean, _Side, conditional, draw_normal_wishart
+from embedrec.models.gibbs import _newton_terms, _RunningMean, _Side, conditional, draw_normal_wishart
 
 OFFSET = 0.3
 

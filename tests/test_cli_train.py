@@ -32,7 +32,19 @@ def test_train_evaluate_predict_on_ml100k_u1(ml100k_dir: Path, tmp_path: Path) -
 
 
 def test_train_dotbias_with_options_prints_metrics(tmp_path: Path) -> None:
-    result = run("train", "movielens-small", "--split", "random", "-k", "4", "--epochs", "1", "--quiet")
+    result = run(
+        "train",
+        "movielens-small",
+        "--model",
+        "dotbias",
+        "--split",
+        "random",
+        "-k",
+        "4",
+        "--epochs",
+        "1",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "DotBias" in result.output and "RMSE" in result.output
 

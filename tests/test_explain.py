@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from embedrec.cli import explain as explain_cli
 from embedrec.cli.main import cli
 from embedrec.errors import UnknownIdError
+from embedrec.query.recommender import Recommender
 
 runner = CliRunner()
 
@@ -110,20 +111,17 @@ def test_pair_needs_user_and_item(small_model_dir: Path) -> None:
 
 
 def test_pair_explanation(small_model, small_model_dir: Path) -> None:
-    if not hasattr(small_model, "explain"):
-        pytest.skip("this model type has no explain() yet")
     user, item = small_model.user_ids_.raw_id(0), small_model.item_ids_.raw_id(0)
     result = runner.invoke(cli, ["explain", str(small_model_dir), "--user", str(user), "--item", str(item)])
     assert result.exit_code == 0, result.output
     assert "Toy Story (1995)" in result.output  # item index 0 of movielens-small
-    e = small_model.explain(user, item)
-    total = e.global_bias + e.user_bias + e.item_bias + e.dot
-    assert f"add up to {total:+.3f}" in result.output and f"rating {e.prediction:.2f}" in result.output
-    assert str(e.contributions["title"].iloc[0]) in result.output
+    e = Recommender(small_model).explain(user, item)
+    assert (
+        f"predicted rating {e.prediction:.2f}" in result.output and f"score {e.score:+.3f}" in result.output
+    )
+    assert str(e.rated["title"].iloc[0]) in result.output
 
 
-def test_pair_unknown_user_is_our_error(small_model, small_model_dir: Path) -> None:
-    if not hasattr(small_model, "explain"):
-        pytest.skip("this model type has no explain() yet")
+def test_pair_unknown_user_is_our_error(small_model_dir: Path) -> None:
     result = runner.invoke(cli, ["explain", str(small_model_dir), "--user", "999999", "--item", "1"])
     assert isinstance(result.exception, UnknownIdError)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.cli.main import cli
-from embedrec.query.recommend import embedding_table
+from embedrec.query.recommender import Recommender
 from embedrec.show.projection import most_rated, principal_axes, project
 
 runner = CliRunner()
@@ -64,7 +64,7 @@ def test_plot_html_is_self_contained_and_sub_sampled(small_model_dir: Path, tmp_
 def test_axes_shows_variance_shares_titles_and_biases(small_model, small_model_dir: Path) -> None:
     result = invoke("axes", str(small_model_dir), "-k", "2", "-n", "4")
     assert result.exit_code == 0, result.output
-    table = embedding_table(small_model)
+    table = Recommender(small_model).embeddings("item")
     axes, _ = principal_axes(table, 2, n=4)
     for ax in axes:
         assert f"{ax.explained:.1%} of variance" in result.output
@@ -99,7 +99,7 @@ def test_missing_model_dir_is_one_line_and_exit_2(tmp_path: Path, monkeypatch, c
 
 @pytest.fixture(scope="module")
 def popular_vectors(small_model) -> np.ndarray:
-    table = embedding_table(small_model)
+    table = Recommender(small_model).embeddings("item")
     return table.vectors[most_rated(table, 300)]
 
 

@@ -10,12 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from embedrec import EmbeddingTable, export, load_vectors
-from embedrec.query.recommend import embedding_table
+from embedrec.query.recommender import Recommender
 
 
 @pytest.fixture(scope="module")
 def table(small_model) -> EmbeddingTable:
-    return embedding_table(small_model, kind="item")
+    return Recommender(small_model).embeddings("item")
 
 
 @pytest.mark.parametrize(("fmt", "binary"), [("word2vec", False), ("word2vec-binary", True)])
@@ -33,7 +33,9 @@ def test_word2vec_round_trip_through_gensim(
     assert ours.keys == keys
     np.testing.assert_array_equal(ours.vectors, kv.vectors)
     for raw in table.ids.raw_ids[table.popularity_order()[:3]]:  # well-rated items: distinct neighbours
-        model_ids, model_sims = small_model.similar_items(raw, n=10, metric="cosine")
+        model_ids, model_sims = Recommender(small_model, min_ratings=0).similar_items(
+            raw, n=10, metric="cosine"
+        )
         our_keys, our_sims = ours.similar(str(raw), n=10, metric="cosine")
         gensim_keys = [k for k, _ in kv.most_similar(str(raw), topn=10)]
         assert list(our_keys) == [str(i) for i in model_ids] == gensim_keys
@@ -98,5 +100,5 @@ def test_cli_export_then_similar(small_model, small_model_dir: Path, tmp_path: P
     query = str(small_model.item_ids_.raw_id(0))
     result = runner.invoke(cli, ["similar", str(out), query, "-n", "3"])
     assert result.exit_code == 0, result.output
-    expected, _ = small_model.similar_items(small_model.item_ids_.raw_id(0), n=3)
+    expected, _ = Recommender(small_model, min_ratings=0).similar_items(small_model.item_ids_.raw_id(0), n=3)
     assert all(str(i) in result.output for i in expected)

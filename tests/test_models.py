@@ -1,4 +1,4 @@
-"""DotBias and the Recommender contract: numerics against numpy, errors, seeds, quality on ML-100K."""
+"""DotBias and BayesianDotBias: numerics against numpy, errors, seeds, quality on ML-100K."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import embedrec
-from embedrec import DotBias, Interactions, NotFittedError, UnknownIdError
+from embedrec import BayesianDotBias, DotBias, Interactions, NotFittedError, ParameterError, UnknownIdError
 
 
 def _synthetic(n_users: int = 60, n_items: int = 50, k: int = 3, seed: int = 0) -> Interactions:
@@ -58,7 +58,7 @@ def test_score_items_and_link_agree_with_predict(small_model: DotBias) -> None:
     items = np.arange(small_model.n_items)
     for row, u in enumerate(users):
         expected = small_model.predict(np.full_like(items, u), items, raw=False)
-        np.testing.assert_allclose(small_model.link(scores[row]), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(small_model.to_rating(scores[row]), expected, rtol=1e-5, atol=1e-5)
     ratings = np.array([0.5, 1.0, 3.0, 5.0], dtype=np.float32)
     np.testing.assert_allclose(small_model.link(small_model.inverse_link(ratings)), ratings, atol=1e-4)
 
@@ -106,16 +106,24 @@ def test_predict_before_fit_raises() -> None:
         ({"seed": "abc"}, "seed"),
     ],
 )
-def test_bad_hyper_parameters_are_rejected_in_init(params: dict, name: str) -> None:
-    with pytest.raises(ValueError, match=name):
-        DotBias(**params)
+def test_bad_hyper_parameters_are_rejected_by_fit(params: dict, name: str) -> None:
+    model = DotBias(**params)  # __init__ only stores, as scikit-learn's estimators do
+    assert model.get_params()[next(iter(params))] is next(iter(params.values()))
+    with pytest.raises(ParameterError, match=name):
+        model.fit(_synthetic())
 
 
 def test_init_only_stores_and_get_params_round_trips() -> None:
+    import sklearn.base
+
     model = DotBias(n_factors=8, lr=0.05)
     assert not model.is_fitted
     assert DotBias(**model.get_params()).get_params() == model.get_params()
-    assert repr(model) == "DotBias(n_factors=8, lr=0.05)"
+    assert repr(model) == "DotBias(lr=0.05, n_factors=8)"
+    assert sklearn.base.clone(model).get_params() == model.get_params()
+    assert model.set_params(epochs=3).epochs == 3
+    with pytest.raises(ParameterError, match="no parameter 'solver'"):
+        model.set_params(solver="adam")
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers() -> None:
@@ -156,9 +164,9 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
 def test_fit_rejects_bad_inputs() -> None:
     data = _synthetic()
     other = _synthetic(n_users=10)
-    with pytest.raises(TypeError, match="Interactions"):
+    with pytest.raises(ParameterError, match="Interactions"):
         DotBias(verbose=False).fit(np.zeros((3, 3)))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="id maps"):
+    with pytest.raises(ParameterError, match="id maps"):
         DotBias(epochs=1, verbose=False).fit(data, other)
 
 
@@ -166,7 +174,7 @@ def test_adam_quality_floor_on_ml100k_u1(ml100k_dir) -> None:
     # Floor 0.935: the regularised user+item bias baseline scores about 0.96 on u1 (the hardest fold)
     # and fastai's dot model with the book's settings about 0.94; the Adam solver's defaults beat both.
     train, test = embedrec.predefined_split(ml100k_dir, "u1")
-    model = DotBias(solver="adam", verbose=False).fit(train)
+    model = DotBias(verbose=False).fit(train)
     pred = model.predict(test.users, test.items, raw=False)
     assert embedrec.rmse(test.ratings, pred) < 0.935
     assert embedrec.mae(test.ratings, pred) < 0.74
@@ -181,8 +189,8 @@ def test_implicit_term_is_folded_into_plain_factors() -> None:
     )
     plain = DotBias(n_factors=4, epochs=3, verbose=False).fit(data)
     assert not np.allclose(model.user_factors_, plain.user_factors_)
-    with pytest.raises(ValueError, match="sparse"):
-        DotBias(implicit=True, sparse=True)
+    with pytest.raises(ParameterError, match="sparse"):
+        DotBias(implicit=True, sparse=True).fit(data)
 
 
 def test_row_penalty_weights_follow_rating_counts() -> None:
@@ -197,23 +205,23 @@ def test_row_penalty_weights_follow_rating_counts() -> None:
     np.testing.assert_allclose(net.item_reg_weight.numpy(), [1.0, 1.0], rtol=1e-6)
 
 
-# -- solver="gibbs" (models/bayes.py; the sampler's own numerics are in test_bayes.py) -------------------
+# -- BayesianDotBias (models/bayes.py; the sampler's own numerics are in test_bayes.py) -------------------
 
 
-def test_auto_solver_samples_unless_an_adam_only_setting_is_given() -> None:
+def test_history_counts_epochs_for_the_loop_and_sweeps_for_the_sampler() -> None:
     data = _synthetic()
-    sampled = DotBias(n_factors=3, sweeps=7, verbose=False).fit(data)
-    assert len(sampled.history_.train_loss) == 7  # one entry per sweep
-    trained = DotBias(n_factors=3, epochs=2, verbose=False).fit(data)
-    assert len(trained.history_.train_loss) == 2  # one entry per epoch: epochs is Adam's setting
-    assert DotBias().fit(data).n_factors_ == 8 and DotBias(lr=0.02).fit(data).n_factors_ == 32
+    sampled = BayesianDotBias(n_factors=3, sweeps=7, verbose=False).fit(data)
+    assert len(sampled.history_.train_loss) == 7
+    trained = DotBias(n_factors=3, epochs=3, verbose=False).fit(data)
+    assert len(trained.history_.train_loss) == 3
+    assert BayesianDotBias().fit(data).n_factors_ == 8 and DotBias(lr=0.02).fit(data).n_factors_ == 32
 
 
 def test_gibbs_learns_a_known_low_rank_model_through_the_scaled_sigmoid() -> None:
     data = _synthetic()
     rows = np.random.default_rng(3).permutation(len(data))
     train, test = data.subset(rows[: len(data) * 4 // 5]), data.subset(rows[len(data) * 4 // 5 :])
-    model = DotBias(n_factors=3, solver="gibbs", sweeps=40, verbose=False).fit(train, test)
+    model = BayesianDotBias(n_factors=3, sweeps=40, verbose=False).fit(train, test)
     pred = model.predict(test.users, test.items, raw=False)
     err = embedrec.rmse(test.ratings, pred)
     assert err < 0.5 * float(np.std(test.ratings)), err
@@ -225,7 +233,7 @@ def test_gibbs_learns_a_known_low_rank_model_through_the_scaled_sigmoid() -> Non
     assert len(model.history_.train_loss) == 40 and model.history_.train_loss[-1] < 0.5
     np.testing.assert_allclose(pred, _dense_reference(model, test.users, test.items), rtol=1e-5)
     assert model.n_factors_ == 3 and model.y_range == pytest.approx((0.6, 5.4))
-    again = DotBias(n_factors=3, solver="gibbs", sweeps=40, verbose=False).fit(train)
+    again = BayesianDotBias(n_factors=3, sweeps=40, verbose=False).fit(train)
     np.testing.assert_array_equal(again.user_factors_, model.user_factors_)  # same seed, same numbers
 
 
@@ -235,8 +243,8 @@ def test_gibbs_is_blind_to_rating_units() -> None:
     scaled = Interactions.from_arrays(
         data.users, data.items, data.ratings * 1000.0, scale=embedrec.RatingScale(1000, 5000)
     )
-    small = DotBias(n_factors=3, sweeps=20, verbose=False).fit(data)
-    large = DotBias(n_factors=3, sweeps=20, verbose=False).fit(scaled)
+    small = BayesianDotBias(n_factors=3, sweeps=20, verbose=False).fit(data)
+    large = BayesianDotBias(n_factors=3, sweeps=20, verbose=False).fit(scaled)
     users, items = data.users.astype(np.int64), data.items.astype(np.int64)
     np.testing.assert_allclose(
         large.predict(users, items, raw=False), 1000 * small.predict(users, items, raw=False), rtol=1e-3
@@ -244,35 +252,29 @@ def test_gibbs_is_blind_to_rating_units() -> None:
     np.testing.assert_allclose(large.history_.train_loss[-1], 1e6 * small.history_.train_loss[-1], rtol=1e-3)
 
 
-def test_gibbs_rejects_settings_it_cannot_honour() -> None:
-    for params, name in (
-        ({"solver": "sgd"}, "solver"),
-        ({"solver": "gibbs", "sweeps": 0}, "sweeps"),
-        ({"solver": "gibbs", "implicit": True}, "implicit"),
-        ({"solver": "gibbs", "patience": 2}, "patience"),
-        ({"solver": "gibbs", "device": "cuda"}, "CPU"),
-        ({"solver": "gibbs", "epochs": 3}, "epochs applies to solver='adam' only"),
-        ({"solver": "adam", "sweeps": 30}, "sweeps applies to solver='gibbs' only"),
-        ({"epochs": 3, "sweeps": 30}, "sweeps applies to solver='gibbs' only"),
-    ):
-        with pytest.raises(ValueError, match=name):
-            DotBias(**params)
+def test_sampler_rejects_bad_settings_and_settings_it_does_not_have() -> None:
+    for params, name in (({"sweeps": 0}, "sweeps"), ({"n_factors": 0}, "n_factors"), ({"seed": 1.5}, "seed")):
+        with pytest.raises(ParameterError, match=name):
+            BayesianDotBias(**params).fit(_synthetic())
+    for name in ("epochs", "lr", "device", "solver"):
+        with pytest.raises(TypeError, match=name):
+            BayesianDotBias(**{name: 1})
 
 
-def test_default_dotbias_quality_on_ml100k_u1(ml100k_dir) -> None:
-    # The defaults (the sampler) score 0.906 on u1 (0.897 mean over u1-u5); 0.910 leaves room for other
-    # BLAS builds while staying clearly below the Adam solver's 0.916 on this fold.
+def test_default_sampler_quality_on_ml100k_u1(ml100k_dir) -> None:
+    # The defaults score 0.906 on u1 (0.897 mean over u1-u5); 0.910 leaves room for other BLAS builds
+    # while staying clearly below the training loop's 0.916 on this fold.
     train, test = embedrec.predefined_split(ml100k_dir, "u1")
-    model = DotBias(verbose=False).fit(train)
+    model = BayesianDotBias(verbose=False).fit(train)
     assert model.n_factors_ == 8
     assert embedrec.rmse(test.ratings, model.predict(test.users, test.items, raw=False)) < 0.910
 
 
 def test_gibbs_progress_bar_goes_to_stderr_only_when_verbose(capsys) -> None:
     data = _synthetic()
-    DotBias(n_factors=3, solver="gibbs", sweeps=3, verbose=False).fit(data)
+    BayesianDotBias(n_factors=3, sweeps=3, verbose=False).fit(data)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
-    DotBias(n_factors=3, solver="gibbs", sweeps=3, verbose=True).fit(data)
+    BayesianDotBias(n_factors=3, sweeps=3, verbose=True).fit(data)
     out = capsys.readouterr()
     assert out.out == "" and "3/3" in out.err

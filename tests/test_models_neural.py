@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import embedrec
-from embedrec import BiasBaseline, GlobalMean, Interactions, NeuralCF
+from embedrec import BiasBaseline, GlobalMean, Interactions, NeuralCF, ParameterError
+from embedrec.models.base import FoldedUser
 from embedrec.models.neural import encode_side_features
 
 
@@ -62,25 +63,27 @@ def test_neural_fold_in_recovers_a_known_user(u1) -> None:
     items = model.seen_[u].indices
     ratings = model.seen_[u].data
     vector, bias = model.fold_in_vector(items, ratings, steps=150)
-    folded = model.link(model.score_user_vector(vector, bias))[items]
-    mean_user = model.link(model.score_user_vector(model.user_factors_.mean(0), model.user_bias_.mean()))[
-        items
-    ]
+    folded = model.link(model.score_folded(FoldedUser(items, ratings, vector, bias)))[items]
+    mean = FoldedUser(items, ratings, model.user_factors_.mean(0), float(model.user_bias_.mean()))
+    mean_user = model.link(model.score_folded(mean))[items]
     assert embedrec.rmse(ratings, folded) < embedrec.rmse(ratings, mean_user)
     assert all(p.requires_grad for p in model.net_.parameters())  # frozen only during fold-in
 
 
-def test_neural_score_user_vector_matches_score_items_for_a_user_without_side_features(u1) -> None:
+def test_neural_folded_scores_match_score_items_for_a_user_without_side_features(u1) -> None:
     train, _ = u1
     model = NeuralCF(n_factors=4, epochs=1, side_features=False, verbose=False).fit(
         train.subset(np.arange(5000))
     )
     expected = model.score_items(5)[0]
-    got = model.score_user_vector(model.user_factors_[5], float(model.user_bias_[5]))
+    got = model.score_folded(
+        FoldedUser(np.array([0]), None, model.user_factors_[5], float(model.user_bias_[5]))
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_neural_rejects_bad_hyper_parameters() -> None:
+    tiny = Interactions.from_arrays(np.array([0, 1]), np.array([0, 1]), np.array([1.0, 2.0]))
     for params, name in (
         ({"hidden": (0,)}, "hidden"),
         ({"hidden": 64}, "hidden"),
@@ -88,8 +91,8 @@ def test_neural_rejects_bad_hyper_parameters() -> None:
         ({"n_factors": -1}, "n_factors"),
         ({"schedule": "warm"}, "schedule"),
     ):
-        with pytest.raises(ValueError, match=name):
-            NeuralCF(**params)
+        with pytest.raises(ParameterError, match=name):
+            NeuralCF(**params).fit(tiny)
 
 
 def test_neural_seed_reproducible_with_dropout(u1) -> None:
@@ -130,7 +133,7 @@ def test_baselines_on_ml100k_u1(u1) -> None:
     assert embedrec.rmse(test.ratings, bias.predict(test.users, test.items, raw=False)) == pytest.approx(
         0.96, abs=0.01
     )
-    with pytest.raises(ValueError, match="reg_user"):
-        BiasBaseline(reg_user=-1)
-    with pytest.raises(ValueError, match="n_sweeps"):
-        BiasBaseline(n_sweeps=0)
+    with pytest.raises(ParameterError, match="reg_user"):
+        BiasBaseline(reg_user=-1).fit(train)
+    with pytest.raises(ParameterError, match="n_sweeps"):
+        BiasBaseline(n_sweeps=0).fit(train)

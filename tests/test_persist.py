@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 import embedrec
-from embedrec import DotBias, ModelFormatError, NotFittedError, load_model
+from embedrec import DotBias, ModelFormatError, NotFittedError, ParameterError, load_model
 from embedrec.models.persist import FORMAT_VERSION
 
-GOLDEN = Path(__file__).parent / "golden" / "model_json_v1.json"
+GOLDEN = Path(__file__).parent / "golden" / "model_json_v2.json"
 
 
 @pytest.fixture()
@@ -51,8 +51,9 @@ def test_model_json_format_is_pinned(small_model_dir: Path) -> None:
     golden = json.loads(GOLDEN.read_text())
     assert sorted(meta) == golden["keys"]
     assert sorted(meta["params"]) == golden["dotbias_params"]
-    assert sorted(meta["item_ids"]) == golden["id_map_keys"]
-    assert meta["format"] == golden["format"] and meta["format_version"] == FORMAT_VERSION == 1
+    assert sorted(meta["state"]) == golden["state_keys"]
+    assert sorted(meta["state"]["item_ids"]) == golden["id_map_keys"]
+    assert meta["format"] == golden["format"] and meta["format_version"] == FORMAT_VERSION == 2
     assert meta["model_type"] == "DotBias" and meta["embedrec_version"] == embedrec.__version__
     assert sorted(p.name for p in small_model_dir.iterdir()) == ["model.json", "model.safetensors"]
 
@@ -73,7 +74,7 @@ def test_save_overwrites_a_model_and_leaves_no_temporaries(small_model: DotBias,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="not an embedrec model directory"):
+    with pytest.raises(ParameterError, match="not an embedrec model directory"):
         small_model.save(tmp_path / "other")
 
 

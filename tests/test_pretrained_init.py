@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import embedrec
-from embedrec import DataError, DotBias, Interactions
+from embedrec import DataError, DotBias, Interactions, ParameterError
 
 K = 8
 
@@ -33,7 +33,7 @@ def test_frozen_rows_keep_their_vectors_and_the_rest_learn(data: Interactions, t
     raw = data.item_ids.raw_ids[::3]  # a third of the items have pre-trained vectors
     given = _write_vectors(tmp_path / "items.txt", raw, K)
     model = DotBias(
-        n_factors=K, epochs=2, item_vectors=tmp_path / "items.txt", freeze_items=True, verbose=False
+        n_factors=K, epochs=2, pretrained_items=tmp_path / "items.txt", freeze_items=True, verbose=False
     )
     model.fit(data)
     rows = data.item_ids.indices(raw)
@@ -47,7 +47,9 @@ def test_frozen_rows_keep_their_vectors_and_the_rest_learn(data: Interactions, t
 def test_fine_tuned_rows_start_at_the_vectors_and_move(data: Interactions, tmp_path: Path) -> None:
     raw = data.item_ids.raw_ids[:50]
     given = _write_vectors(tmp_path / "items.txt", raw, K)
-    model = DotBias(n_factors=K, epochs=2, item_vectors=str(tmp_path / "items.txt"), verbose=False).fit(data)
+    model = DotBias(n_factors=K, epochs=2, pretrained_items=str(tmp_path / "items.txt"), verbose=False).fit(
+        data
+    )
     moved = model.item_factors_[data.item_ids.indices(raw)]
     assert not np.array_equal(moved, given)
     # Started from the given vectors, not from the N(0, 0.01) init: still close to them after two epochs.
@@ -57,11 +59,11 @@ def test_fine_tuned_rows_start_at_the_vectors_and_move(data: Interactions, tmp_p
 def test_vector_size_must_match_n_factors(data: Interactions, tmp_path: Path) -> None:
     _write_vectors(tmp_path / "items.txt", data.item_ids.raw_ids[:5], K + 1)
     with pytest.raises(DataError, match="dimensions"):
-        DotBias(n_factors=K, epochs=1, item_vectors=str(tmp_path / "items.txt"), verbose=False).fit(data)
+        DotBias(n_factors=K, epochs=1, pretrained_items=str(tmp_path / "items.txt"), verbose=False).fit(data)
 
 
 def test_freeze_without_vectors_is_rejected() -> None:
-    with pytest.raises(ValueError, match="needs item_vectors"):
-        DotBias(freeze_items=True)
-    with pytest.raises(ValueError, match="item_vectors applies to solver='adam' only"):
-        DotBias(solver="gibbs", item_vectors="v.txt")
+    with pytest.raises(ParameterError, match="needs pretrained_items"):
+        DotBias(freeze_items=True).fit(
+            Interactions.from_arrays(np.array([0]), np.array([0]), np.array([3.0]))
+        )

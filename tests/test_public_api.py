@@ -4,6 +4,7 @@ import embedrec
 
 EXPECTED = {
     "AnnIndex",
+    "BayesianDotBias",
     "BiasBaseline",
     "Catalogue",
     "DataError",
@@ -12,8 +13,10 @@ EXPECTED = {
     "DotBias",
     "EmbeddingTable",
     "EmbedrecError",
+    "Estimator",
     "Explanation",
     "FactorModel",
+    "FoldedUser",
     "GenreProfile",
     "GlobalMean",
     "IdMap",
@@ -63,3 +66,14 @@ def test_all_is_pinned() -> None:
 def test_every_name_in_all_exists() -> None:
     for name in embedrec.__all__:
         assert hasattr(embedrec, name), name
+
+
+def test_import_does_not_load_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import embedrec, sys; embedrec.Recommender; embedrec.BayesianDotBias; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

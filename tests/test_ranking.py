@@ -9,15 +9,11 @@ import pandas as pd
 import pytest
 
 from embedrec import DataError, Interactions, NotFittedError, ParameterError
-from embedrec.query.ranking import (
-    METRICS,
-    GenreProfile,
-    MostPopular,
-    hit_matrix,
-    metric,
-    ranking_report,
-    relevant_matrix,
-)
+from embedrec.checks import pick
+from embedrec.metrics import RANKING_METRICS as METRICS
+from embedrec.models.baselines import GenreProfile, MostPopular
+from embedrec.query.ranking import hit_matrix, ranking_report, relevant_matrix
+from embedrec.query.recommender import Recommender
 
 
 # -- slow references: one user at a time, straight from the definitions --------------------------------
@@ -75,7 +71,7 @@ def test_vectorised_metrics_equal_the_slow_reference() -> None:
 
 def test_unknown_metric_name_lists_choices() -> None:
     with pytest.raises(ParameterError, match="hit_rate, map, ndcg, precision, recall"):
-        metric("auc")
+        pick(METRICS, "auc", "ranking metric")
 
 
 def toy_split() -> tuple[Interactions, Interactions]:
@@ -139,7 +135,7 @@ def test_most_popular_and_genre_profile_rank_as_defined() -> None:
     pop = MostPopular(threshold=None).fit(train)
     counts = np.bincount(train.items, minlength=train.n_items)
     u = 0
-    ids, _ = pop.recommend(train.user_ids.raw_ids[u], n=2, exclude_seen=False)
+    ids, _ = Recommender(pop).recommend(train.user_ids.raw_ids[u], n=2, exclude_seen=False)
     assert list(counts[train.item_ids.indices(ids)]) == sorted(counts, reverse=True)[:2]
     genre = GenreProfile(shrinkage=0.0).fit(train)
     # shrinkage 0: the profile is the plain mean rating per genre
@@ -148,14 +144,14 @@ def test_most_popular_and_genre_profile_rank_as_defined() -> None:
     comedy = np.array(["Comedy" in s for s in train.item_meta["genres"]])[train.items[mine]]
     if comedy.any():
         assert genre.profile_[u, g] == pytest.approx(train.ratings[mine][comedy].mean())
-    ids, scores = genre.recommend(train.user_ids.raw_ids[u], n=3)
+    ids, scores = Recommender(genre, popularity=0.0).recommend(train.user_ids.raw_ids[u], n=3)
     assert np.all(np.diff(scores) <= 1e-7)
 
 
 def test_baselines_keep_the_contract() -> None:
     train, test = toy_split()
     with pytest.raises(NotFittedError):
-        MostPopular().recommend(0)
+        MostPopular().score_items(0)
     with pytest.raises(DataError):
         GenreProfile().fit(Interactions.from_arrays(np.array([1]), np.array([2]), np.array([3.0])))
     with pytest.raises(ParameterError):
@@ -163,7 +159,7 @@ def test_baselines_keep_the_contract() -> None:
     with pytest.raises(DataError):
         ranking_report(MostPopular().fit(train), train, test, threshold=99)
     model = MostPopular().fit(train)
-    ids, scores = model.recommend(train.user_ids.raw_ids, n=2)
+    ids, scores = Recommender(model).recommend(train.user_ids.raw_ids, n=2)
     assert ids.shape == (train.n_users, 2)
 
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from embedrec import DataError, UnknownIdError
 from embedrec.cli.main import cli
 from embedrec.cli.recommend import demo_tail, parse_rating
+from embedrec.query.recommender import Recommender
 
 runner = CliRunner()
 
@@ -23,8 +24,8 @@ def test_recommend_for_a_known_user(small_model, small_model_dir: Path) -> None:
     user = small_model.user_ids_.raw_id(0)
     result = invoke("recommend", str(small_model_dir), "--user", str(user), "-n", "5")
     assert result.exit_code == 0, result.output
-    ids, _ = small_model.recommend(user, n=5, popularity=1.0)
-    titles = small_model._display_titles()
+    ids, _ = Recommender(small_model).recommend(user, n=5, popularity=1.0)
+    titles = Recommender(small_model).catalogue.titles
     for raw in ids:
         assert titles[small_model.item_ids_.index(raw)] in result.output
     assert "genres" in result.output and "predicted" in result.output
@@ -35,10 +36,10 @@ def test_recommend_for_a_new_user_from_titles(small_model, small_model_dir: Path
         "recommend", str(small_model_dir), "--rate", "Toy Story=5", "--rate", "Fargo=4", "--rate", "Scream=1"
     )
     assert result.exit_code == 0, result.output
-    ids, _ = small_model.recommend_for_ratings(
+    ids, _ = Recommender(small_model).recommend_for_ratings(
         {"Toy Story": 5, "Fargo": 4, "Scream": 1}, n=10, popularity=1.0
     )
-    assert small_model._display_titles()[small_model.item_ids_.index(ids[0])] in result.output
+    assert Recommender(small_model).catalogue.titles[small_model.item_ids_.index(ids[0])] in result.output
     liked = invoke("recommend", str(small_model_dir), "--like", "toy story", "-n", "3")
     assert liked.exit_code == 0 and "preference" in liked.output
 
@@ -47,8 +48,8 @@ def test_similar_items_by_title(small_model, small_model_dir: Path) -> None:
     result = invoke("similar", str(small_model_dir), "pulp fiction", "-n", "4")
     assert result.exit_code == 0, result.output
     assert "Most similar to Pulp Fiction (1994)" in result.output
-    ids, _ = small_model.similar_items("Pulp Fiction", n=4, min_ratings=20)  # the verb's default
-    assert small_model._display_titles()[small_model.item_ids_.index(ids[0])] in result.output
+    ids, _ = Recommender(small_model).similar_items("Pulp Fiction", n=4)  # the verb's default floor
+    assert Recommender(small_model).catalogue.titles[small_model.item_ids_.index(ids[0])] in result.output
     users = invoke("similar", str(small_model_dir), "1", "--users", "-n", "3")
     assert users.exit_code == 0 and "Users most like user 1" in users.output
 
@@ -87,7 +88,7 @@ def test_parse_rating() -> None:
 
 def test_demo_tail_renders(small_model) -> None:
     console = Console(record=True, width=160)
-    console.print(demo_tail(small_model))
+    console.print(demo_tail(Recommender(small_model)))
     text = console.export_text()
     assert "A new user who rated Toy Story=5, Fargo=4, Scream=1" in text
     assert "Most similar to Pulp Fiction (1994)" in text

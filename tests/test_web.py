@@ -15,10 +15,15 @@ with warnings.catch_warnings():  # starlette's notice that it would rather drive
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient  # noqa: E402
 
+from embedrec.query.recommender import Recommender  # noqa: E402
 from embedrec.web import create_app  # noqa: E402
-from embedrec.web.service import because, unit_rows  # noqa: E402
 
 TOY_STORY, STAR_WARS, FARGO = 1, 260, 608  # movielens ids
+
+
+@pytest.fixture(scope="module")
+def rec(small_model) -> Recommender:
+    return Recommender(small_model)
 
 
 @pytest.fixture(scope="module")
@@ -73,18 +78,18 @@ def test_get_item_and_unknown_items(client) -> None:
 
 
 # -- similar items and recommendations match the library ------------------------------------------
-def test_similar_items_match_the_model(client, small_model) -> None:
+def test_similar_items_match_the_model(client, rec) -> None:
     for metric in ("cosine", "dot", "euclidean"):
         body = ok(client.get(f"/items/{TOY_STORY}/similar", params={"n": 7, "metric": metric}))
-        ids, scores = small_model.similar_items(TOY_STORY, n=7, metric=metric)
+        ids, scores = rec.similar_items(TOY_STORY, n=7, metric=metric)
         assert [it["id"] for it in body["items"]] == ids.tolist()
         np.testing.assert_allclose([it["score"] for it in body["items"]], scores, rtol=1e-5)
         assert body["item"]["id"] == TOY_STORY and TOY_STORY not in ids
 
 
-def test_known_user_recommendations_match_the_model(client, small_model) -> None:
+def test_known_user_recommendations_match_the_model(client, small_model, rec) -> None:
     body = ok(client.get("/users/1/recommendations", params={"n": 10}))
-    ids, scores = small_model.recommend(1, n=10)
+    ids, scores = rec.recommend(1, n=10)
     assert body["user"] == 1 and [it["id"] for it in body["items"]] == ids.tolist()
     np.testing.assert_allclose([it["score"] for it in body["items"]], small_model.predict(1, ids), rtol=1e-5)
     seen = set(
@@ -93,39 +98,30 @@ def test_known_user_recommendations_match_the_model(client, small_model) -> None
     assert not seen & set(ids.tolist())
 
 
-def test_reasons_are_the_library_explanation(client, small_model) -> None:
-    """For a known user the `because` weights are exactly `model.explain`'s largest contributions."""
-    rec = ok(client.get("/users/1/recommendations", params={"n": 3}))["items"][0]
-    table = small_model.explain(1, rec["id"], n=10_000).contributions
-    best = table[table.contribution > 0].sort_values("contribution", ascending=False).head(3)
-    assert [b["id"] for b in rec["because"]] == best["item"].tolist()
-    np.testing.assert_allclose([b["weight"] for b in rec["because"]], best["contribution"], rtol=1e-4)
+def test_reasons_are_the_library_explanation(client, rec) -> None:
+    """Each card's `because` is its own explanation's largest positive rated-item terms, in stars."""
+    cards = ok(client.get("/users/1/recommendations", params={"n": 5}))["items"]
+    for card in cards:
+        rated = rec.explain(1, card["id"]).rated
+        best = rated[rated.stars > 0].head(3)
+        assert [b["id"] for b in card["because"]] == best["item"].tolist()
+        np.testing.assert_allclose([b["weight"] for b in card["because"]], best["stars"], rtol=1e-4)
+    assert len({tuple(b["id"] for b in c["because"]) for c in cards}) > 1  # reasons differ per card
 
 
-def test_because_matches_a_dense_loop() -> None:
-    rng = np.random.default_rng(0)
-    factors = rng.normal(size=(6, 3)).astype(np.float32)
-    recs, rated, centred = np.array([0, 5]), np.array([1, 2, 3]), np.array([1.5, -0.5, 0.0])
-    got = because(unit_rows(factors), recs, rated, centred)
-    for a, r in enumerate(recs):
-        for b, j in enumerate(rated):
-            cos = factors[r] @ factors[j] / np.linalg.norm(factors[r]) / np.linalg.norm(factors[j])
-            assert got[a, b] == pytest.approx(cos * centred[b], rel=1e-6)
-
-
-def test_visitor_recommendations_fold_in_titles_and_ids(client, small_model) -> None:
+def test_visitor_recommendations_fold_in_titles_and_ids(client, rec) -> None:
     by_title = [
         {"item": "toy story", "rating": 5},
         {"item": "Star Wars: Episode IV - A New Hope (1977)", "rating": 4.5},
         {"item": "fargo", "rating": 1},
     ]
     body = ok(client.post("/recommendations", json={"ratings": by_title, "n": 10}))
-    ids, scores = small_model.recommend_for_ratings([(TOY_STORY, 5), (STAR_WARS, 4.5), (FARGO, 1)], n=10)
+    ids, scores = rec.recommend_for_ratings([(TOY_STORY, 5), (STAR_WARS, 4.5), (FARGO, 1)], n=10)
     assert body["user"] is None and [it["id"] for it in body["items"]] == ids.tolist()
     np.testing.assert_allclose([it["score"] for it in body["items"]], scores, rtol=1e-5)
     assert not {TOY_STORY, STAR_WARS, FARGO} & set(ids.tolist())
     reasons = [b for it in body["items"] for b in it["because"]]
-    # a reason is a liked movie the item resembles, or a disliked one (Fargo, 1) it is unlike
+    # a reason is one of the visitor's movies that pulls this item's score up
     assert reasons and all(b["id"] in (TOY_STORY, STAR_WARS, FARGO) and b["weight"] > 0 for b in reasons)
     by_id = [{"item": TOY_STORY, "rating": 5}, {"item": "260", "rating": 4.5}, {"item": FARGO, "rating": 1}]
     again = client.post("/recommendations", json={"ratings": by_id, "n": 10})
@@ -274,16 +270,16 @@ def test_create_app_from_a_model_directory(small_model_dir, small_model) -> None
 
 
 def test_an_unfitted_model_is_refused() -> None:
-    from embedrec import DotBias
+    from embedrec import DotBias, NotFittedError
 
-    with pytest.raises(TypeError, match="fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         create_app(DotBias())
 
 
 def test_similar_items_can_skip_rarely_rated_ones(client, small_model) -> None:
     body = ok(client.get(f"/items/{TOY_STORY}/similar", params={"n": 10, "min_ratings": 20}))
     assert len(body["items"]) == 10 and all(it["n_ratings"] >= 20 for it in body["items"])
-    ids, _ = small_model.similar_items(TOY_STORY, n=small_model.n_items - 1)
+    ids, _ = Recommender(small_model, min_ratings=0).similar_items(TOY_STORY, n=small_model.n_items - 1)
     counts = np.diff(small_model.seen_.tocsc().indptr)[small_model.item_ids_.indices(ids)]
     assert [it["id"] for it in body["items"]] == ids[counts >= 20][:10].tolist()  # the dense reference
 

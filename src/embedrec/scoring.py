@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 _EPS = np.float32(1e-12)
 _SMALL = 1 << 22  # products with fewer outputs run on one BLAS thread
@@ -17,9 +18,7 @@ def one_blas_thread() -> Any:
     """A context that runs BLAS on one thread: idle worker threads of torch and OpenBLAS spinning against
     each other on a busy 2-core machine made a 60k-item matrix-vector product 30× slower (16 ms vs 0.5 ms)."""
     global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-
+    if _blas is None:  # built on first use: it scans the loaded libraries
         _blas = ThreadpoolController()
     return _blas.limit(limits=1, user_api="blas")
 

@@ -12,6 +12,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from embedrec.data.datasets import REGISTRY, data_home, list_datasets, load_dataset
+
 console = Console()
 
 DataDir = Annotated[
@@ -28,8 +30,6 @@ def register(cli: typer.Typer) -> None:
 
 def datasets(data_dir: DataDir = None) -> None:
     """List the built-in datasets, their sizes, and whether they are cached."""
-    from embedrec.data.datasets import data_home, list_datasets
-
     table = Table(title="Built-in datasets", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("name", style="bold", no_wrap=True, min_width=15)
     for column in ("ratings", "users", "items"):
@@ -55,8 +55,6 @@ def info(
     progress: Annotated[bool, typer.Option(help="Show a progress bar while downloading.")] = True,
 ) -> None:
     """Users, items, ratings, density, rating histogram, activity quantiles and time range."""
-    from embedrec.data.datasets import REGISTRY, load_dataset
-
     d = load_dataset(data, data_dir=data_dir, progress=progress)
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
@@ -126,3 +124,7 @@ def _activity(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) 
         values = np.quantile(counts, qs) if n else np.zeros(len(qs))
         table.add_row(name, *(f"{v:,.0f}" for v in values), f"{counts.mean():,.1f}" if n else "0")
     return table
+
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+register(cli)

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from embedrec.errors import EmbedrecError
+from embedrec.query.recommender import Recommender
 
 console = Console()
 
@@ -199,18 +199,8 @@ def _ms(seconds: float) -> str:
 # -- factors ---------------------------------------------------------------------------------------
 
 
-def _load(model_dir: Path) -> Any:
-    from embedrec import load_model
-
-    return load_model(model_dir)
-
-
-def _title(model: Any, i: int, width: int = 34) -> str:
-    meta = model.item_meta_
-    raw = str(model.item_ids_.raw_id(i))
-    if meta is None or "title" not in meta.columns:
-        return raw
-    title = str(meta["title"].iloc[i])
+def _title(rec: Recommender, i: int, width: int = 34) -> str:
+    title = rec.catalogue.titles[i]
     return title if len(title) <= width else title[: width - 1] + "…"
 
 
@@ -237,7 +227,8 @@ def _crosstab(
 
 
 def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
-    model = _load(model_dir)
+    rec = Recommender.load(model_dir)
+    model = rec.model
     seen = model.seen_.tocsr()  # (n_users, n_items) training ratings
     user_counts = np.diff(seen.indptr)
     item_counts = np.bincount(seen.indices, minlength=seen.shape[1])
@@ -301,7 +292,7 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
 
     for i in map(int, items):
         item_table.add_row(
-            str(model.item_ids_.raw_id(i)), _title(model, i), f"{item_counts[i]:,}", *extra(ib, itf, i)
+            str(model.item_ids_.raw_id(i)), _title(rec, i), f"{item_counts[i]:,}", *extra(ib, itf, i)
         )
     for u in map(int, users):
         user_table.add_row(str(model.user_ids_.raw_id(u)), f"{user_counts[u]:,}", *extra(ub, uf, u))
@@ -320,18 +311,17 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
 
 
 def _explain_pair(model_dir: Path, user: str, item: str) -> None:
-    model = _load(model_dir)
-    if not hasattr(model, "explain"):
-        raise EmbedrecError(
-            f"{type(model).__name__} models cannot explain a prediction (no factors to compare)"
-        )
-    result = model.explain(user, item)  # a rich renderable: the bias terms and the rated items behind it
+    rec = Recommender.load(model_dir)
+    result = rec.explain(user, item)
     console.print(result)
-    terms = ("global_bias", "user_bias", "item_bias", "dot")
-    if all(hasattr(result, t) for t in terms):
-        total = sum(getattr(result, t) for t in terms)
+    if result.prediction is not None:
         console.print(
-            f"The four terms add up to {total:+.3f}; the model's link maps that sum to the predicted rating "
-            f"{result.prediction:.2f}. Rated items count more the closer their factors are to this item's.",
+            f"The terms add up to the predicted rating {result.prediction:.2f} (in stars; in the model's own "
+            f"units they add up to its score {result.score:+.3f}). A rated item counts by how the new-user "
+            "solve weighs it for this item; 'rest' is what training learned beyond that solve.",
             style="dim",
         )
+
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+register(cli)

@@ -13,6 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from embedrec.errors import ParameterError
+from embedrec.query.recommender import Recommender
+from embedrec.show.projection import PROJECTIONS, bias_extremes, principal_axes, project_table
+
 console = Console()
 
 EXAMPLES = """
@@ -56,21 +60,18 @@ def plot(
     seed: Annotated[int, typer.Option(help="Random seed of t-SNE and UMAP.")] = 0,
 ) -> None:
     """Project the item (or user) vectors to 2-D and draw them: a picture or an interactive HTML page."""
-    from embedrec.query.recommend import embedding_table
-    from embedrec.show.projection import PROJECTIONS, project_table
-
     suffix = out.suffix.lower()
     if suffix not in OUTPUTS:
-        raise ValueError(f"--out must end in {', '.join(OUTPUTS)}, got {out.name!r}")
+        raise ParameterError(f"--out must end in {', '.join(OUTPUTS)}, got {out.name!r}")
     if method not in PROJECTIONS:
-        raise ValueError(f"unknown projection method {method!r}; valid: {', '.join(sorted(PROJECTIONS))}")
-    table = embedding_table(_load(model_dir), kind="user" if users else "item")
+        raise ParameterError(f"unknown projection method {method!r}; valid: {', '.join(sorted(PROJECTIONS))}")
+    table = _load(model_dir).embeddings("user" if users else "item")
     _check_color(table, color)
     try:
         projection = project_table(table, method, max_rows="auto" if max_points is None else max_points,
                                    seed=seed)  # fmt: skip
     except ImportError as exc:  # an optional extra (umap-learn) is missing: say so in one line
-        raise ValueError(str(exc)) from None
+        raise ParameterError(str(exc)) from None
     if suffix == ".html":
         from embedrec.show.mapview import write_html
 
@@ -99,12 +100,9 @@ def axes(
     ] = 1000,
 ) -> None:
     """What the item factors mean: titles at both ends of each principal component, and the biases."""
-    from embedrec.query.recommend import embedding_table
-    from embedrec.show.projection import bias_extremes, principal_axes
-
-    table = embedding_table(_load(model_dir), kind="item")
+    table = _load(model_dir).embeddings("item")
     if k > table.vectors.shape[1]:
-        raise ValueError(f"-k {k} is more than the {table.vectors.shape[1]} factors of {table.name}")
+        raise ParameterError(f"-k {k} is more than the {table.vectors.shape[1]} factors of {table.name}")
     found, used = principal_axes(table, k, n=n, max_rows=max_items)
     for ax in found:
         grid = Table(title=f"Principal component {ax.index}: {ax.explained:.1%} of variance ({used:,} items)")
@@ -139,12 +137,14 @@ def _check_color(table: Any, color: str) -> None:
 
     valid = color_fields(table)
     if color not in valid:
-        raise ValueError(f"cannot colour {table.name} by {color!r}; valid: {', '.join(valid)}")
+        raise ParameterError(f"cannot colour {table.name} by {color!r}; valid: {', '.join(valid)}")
 
 
-def _load(model_dir: Path) -> Any:
-    from embedrec import load_model
-
+def _load(model_dir: Path) -> Recommender:
     if not model_dir.is_dir():
-        raise ValueError(f"{model_dir}: no such model directory (train one with `embedrec train`)")
-    return load_model(model_dir)
+        raise ParameterError(f"{model_dir}: no such model directory (train one with `embedrec train`)")
+    return Recommender.load(model_dir)
+
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+register(cli)

@@ -8,6 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from embedrec.query.recommender import Recommender
+from embedrec.show.export import FORMATS
+from embedrec.show.export import export as write
+
 console = Console()
 
 EXAMPLES = (
@@ -32,15 +36,15 @@ def export(
     users: Annotated[bool, typer.Option("--users", help="Export user vectors instead of items.")] = False,
 ) -> None:
     """Write the learned item (or user) vectors in a format other tools read."""
-    from embedrec import load_model
-    from embedrec.query.recommend import embedding_table
-    from embedrec.show.export import FORMATS
-    from embedrec.show.export import export as write
 
     if fmt not in FORMATS:  # fail before loading the model
         raise typer.BadParameter(
             f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", param_hint="--format"
         )
-    table = embedding_table(load_model(model_dir), kind="user" if users else "item")
+    table = Recommender.load(model_dir).embeddings("user" if users else "item")
     for path in write(table, fmt, out):
         console.print(str(path), highlight=False, soft_wrap=True)
+
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+register(cli)

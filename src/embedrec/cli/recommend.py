@@ -17,7 +17,9 @@ import typer
 from rich.console import Console, Group
 from rich.table import Table
 
+from embedrec.data.vectors import load_vectors
 from embedrec.errors import DataError, EmbedrecError
+from embedrec.query.recommender import Recommender
 
 console = Console()
 
@@ -32,7 +34,6 @@ Examples:
 """
 
 DEMO_RATINGS = {"Toy Story": 5.0, "Fargo": 4.0, "Scream": 1.0}
-MIN_RATINGS = 20  # neighbours shown need this many training ratings: rarer items' vectors are mostly noise
 # famous titles for the demo's neighbours, each with the spelling of each MovieLens release
 DEMO_TITLES = (("Star Wars: Episode IV - A New Hope (1977)", "Star Wars (1977)"), ("Pulp Fiction (1994)",))
 
@@ -58,32 +59,36 @@ def recommend(
     ] = None,
     n: Annotated[int, typer.Option("-n", help="How many recommendations.", min=1)] = 10,
     popularity: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="Weight of the log-popularity prior in the ranking (0 = predicted rating alone).", min=0
+            help="Weight of the log-popularity prior in the ranking (0 = the model's score alone); "
+            "default: 1 for rating models, 0 for ranking models.",
+            min=0,
         ),
-    ] = 1.0,
+    ] = None,
     include_seen: Annotated[bool, typer.Option(help="Also show items the user already rated.")] = False,
 ) -> None:
     """Top-N recommendations for a known user (--user) or a new one (--rate / --like), with titles."""
     given = sum(x is not None and x != [] for x in (user, rate, like))
     if given != 1:
         raise typer.BadParameter("give exactly one of --user, --rate (repeatable) or --like (repeatable)")
-    model = _load(model_dir)
+    rec = Recommender.load(model_dir)
     if user is not None:
-        ids, scores = model.recommend(user, n=n, exclude_seen=not include_seen, popularity=popularity)
+        ids, scores = rec.recommend(user, n=n, exclude_seen=not include_seen, popularity=popularity)
         title = f"Top {n} for user {user}"
     elif rate:
         ratings = [parse_rating(text) for text in rate]
-        ids, scores = model.recommend_for_ratings(ratings, n=n, popularity=popularity)
+        ids, scores = rec.recommend_for_ratings(ratings, n=n, popularity=popularity)
         title = "Top {} for a new user who rated {}".format(n, ", ".join(f"{t}={r:g}" for t, r in ratings))
     else:
-        ids, scores = model.recommend_from_items(like, n=n)
+        ids, scores = rec.recommend_from_items(like, n=n)
         title = "Top {} for a new user who liked {}".format(n, ", ".join(like))
-        console.print(items_table(model, ids, scores, title=title, score="preference"))
+        console.print(items_table(rec, ids, scores, title=title, score="preference"))
         return
-    caption = PRIOR_CAPTION if popularity > 0 else None
-    console.print(items_table(model, ids, scores, title=title, score="predicted", caption=caption))
+    weight = rec.popularity if popularity is None else popularity
+    caption = PRIOR_CAPTION if weight > 0 else None
+    score = "predicted" if rec.model.objective == "rating" else "score"
+    console.print(items_table(rec, ids, scores, title=title, score=score, caption=caption))
 
 
 def similar(
@@ -93,17 +98,21 @@ def similar(
     metric: Annotated[str, typer.Option(help="cosine, dot or euclidean.")] = "cosine",
     users: Annotated[bool, typer.Option("--users", help="Find similar users instead of items.")] = False,
     min_ratings: Annotated[
-        int,
-        typer.Option(help="Leave out items with fewer training ratings (their vectors are noise).", min=0),
-    ] = MIN_RATINGS,
+        int | None,
+        typer.Option(
+            help="Leave out items with fewer training ratings (their vectors are noise); "
+            "default: 20, or the median item's count when lower.",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """The items (or users) whose learned vectors are closest to one item's (or user's)."""
     if source.is_file():
         _similar_vectors(source, query, n, metric)
         return
-    model = _load(source)
+    rec = Recommender.load(source)
     if users:
-        ids, sims = model.similar_users(query, n=n, metric=metric)
+        ids, sims = rec.similar_users(query, n=n, metric=metric)
         table = Table(title=f"Users most like user {query} ({metric})")
         for col in ("#", "user", "similarity"):
             table.add_column(col, justify="right")
@@ -111,12 +120,12 @@ def similar(
             table.add_row(str(rank), str(u), f"{s:.3f}")
         console.print(table)
         return
-    anchor = model._item_index(query)
-    ids, sims = model.similar_items(
-        model.item_ids_.raw_id(anchor), n=n, metric=metric, min_ratings=min_ratings
+    anchor = rec.catalogue.index(query)
+    ids, sims = rec.similar_items(
+        rec.catalogue.ids.raw_id(anchor), n=n, metric=metric, min_ratings=min_ratings
     )
-    name = _titles(model)[anchor]
-    console.print(items_table(model, ids, sims, title=f"Most similar to {name} ({metric})", score=metric))
+    name = rec.catalogue.titles[anchor]
+    console.print(items_table(rec, ids, sims, title=f"Most similar to {name} ({metric})", score=metric))
 
 
 def parse_rating(text: str) -> tuple[Any, float]:
@@ -138,94 +147,78 @@ PRIOR_CAPTION = "ranked by predicted rating plus a popularity prior (--popularit
 
 
 def items_table(
-    model: Any, ids: np.ndarray, scores: np.ndarray, *, title: str, score: str, caption: str | None = None
+    rec: Recommender,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    *,
+    title: str,
+    score: str,
+    caption: str | None = None,
 ) -> Table:
     """A rich table of items with title, year, genres and score."""
-    meta = model.item_meta_
+    cat = rec.catalogue
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("#", justify="right", style="dim")
     table.add_column("item", justify="right")
     table.add_column("title")
-    has = {c: meta is not None and c in meta.columns for c in ("year", "genres")}
-    if has["year"]:
+    has_year = any(y is not None for y in cat.years)
+    if has_year:
         table.add_column("year", justify="right")
-    if has["genres"]:
+    if cat.has_genres:
         table.add_column("genres", style="dim")
     table.add_column(score, justify="right")
-    titles = _titles(model)
     for rank, (raw, value) in enumerate(zip(ids, scores, strict=True), 1):
-        i = model.item_ids_.index(raw)
-        row = [str(rank), str(raw), titles[i]]
-        if has["year"]:
-            year = meta["year"].iloc[i]
-            row.append(
-                "" if year is None or (isinstance(year, float) and math.isnan(year)) else f"{int(year)}"
-            )
-        if has["genres"]:
-            genres = meta["genres"].iloc[i]
-            row.append(str(genres).replace("|", ", ") if isinstance(genres, str) else "")
+        i = cat.ids.index(raw)
+        row = [str(rank), str(raw), cat.titles[i]]
+        if has_year:
+            row.append("" if cat.years[i] is None else str(cat.years[i]))
+        if cat.has_genres:
+            row.append(", ".join(cat.genres[i]))
         row.append(f"{value:.3f}")
         table.add_row(*row)
     return table
 
 
-def demo_tail(model: Any, n: int = 5) -> Group:
+def demo_tail(rec: Recommender, n: int = 5) -> Group:
     """What `embedrec demo` shows last: a made-up user's recommendations and neighbours of famous titles."""
     parts: list[Any] = []
     known = {}
     for item, rating in DEMO_RATINGS.items():
         try:
-            model._item_index(item)
+            rec.catalogue.index(item)
         except EmbedrecError:  # this catalogue lacks that title
             continue
         known[item] = rating
     if known:
-        ids, scores = model.recommend_for_ratings(known, n=n, popularity=1.0)
+        ids, scores = rec.recommend_for_ratings(known, n=n)
         label = ", ".join(f"{t}={r:g}" for t, r in known.items())
+        caption = PRIOR_CAPTION if rec.popularity > 0 else None
         parts.append(
             items_table(
-                model,
-                ids,
-                scores,
-                title=f"A new user who rated {label}",
-                score="predicted",
-                caption=PRIOR_CAPTION,
+                rec, ids, scores, title=f"A new user who rated {label}", score="predicted", caption=caption
             )
         )
     for spellings in DEMO_TITLES:
         anchor = None
         for item in spellings:
             try:
-                anchor = model._item_index(item)
+                anchor = rec.catalogue.index(item)
                 break
             except EmbedrecError:
                 continue
         if anchor is None:
             continue
-        ids, sims = model.similar_items(model.item_ids_.raw_id(anchor), n=n, min_ratings=MIN_RATINGS)
+        ids, sims = rec.similar_items(rec.catalogue.ids.raw_id(anchor), n=n)
         parts.append(
-            items_table(model, ids, sims, title=f"Most similar to {_titles(model)[anchor]}", score="cosine")
+            items_table(
+                rec, ids, sims, title=f"Most similar to {rec.catalogue.titles[anchor]}", score="cosine"
+            )
         )
     return Group(*parts)
 
 
-def _titles(model: Any) -> list[str]:
-    return model._display_titles()
-
-
-def _load(model_dir: Path) -> Any:
-    from embedrec import load_model
-
-    model = load_model(model_dir)
-    if not hasattr(model, "recommend"):
-        raise DataError(f"{type(model).__name__} models cannot recommend (they learn no item factors)")
-    return model
-
-
 def _similar_vectors(path: Path, query: str, n: int, metric: str) -> None:
     """Neighbours in a pre-trained vectors file (word2vec or GloVe)."""
-    from embedrec.data.vectors import load_vectors
-
     if not path.is_file():
         raise DataError(f"{path} is neither a model directory nor a vectors file")
     table = load_vectors(path)
@@ -237,3 +230,7 @@ def _similar_vectors(path: Path, query: str, n: int, metric: str) -> None:
     for rank, (key, score) in enumerate(zip(keys, scores, strict=True), 1):
         out.add_row(str(rank), str(key), f"{score:.3f}")
     console.print(out)
+
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+register(cli)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
+import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
 
+import platformdirs
 import typer
+import uvicorn
+from rich.console import Console
+
+from embedrec.errors import ParameterError
+from embedrec.web.app import create_app
+
+console = Console()
 
 
 def serve_model(model: Any, host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = False) -> None:
     """Build the app for a model (or model directory) and serve it with uvicorn until Ctrl+C."""
-    import uvicorn
-
-    from embedrec.cli.main import console
-    from embedrec.web import create_app
-
     if not 0 <= port <= 65535:
-        raise ValueError(f"port must be 0..65535, got {port}")
+        raise ParameterError(f"port must be 0..65535, got {port}")
     app = create_app(model)
     service = app.state.service
     shown = f"[{host}]" if ":" in host else host
@@ -29,9 +34,6 @@ def serve_model(model: Any, host: str = "127.0.0.1", port: int = 8000, *, open_b
     if not _is_loopback(host):
         console.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server")
     if open_browser:
-        import threading
-        import webbrowser
-
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -40,8 +42,6 @@ def demo_model_dir(out: Path | None = None) -> Path:
     """Where `embedrec demo --serve` keeps its model: `out` if given, else the user's data folder."""
     if out is not None:
         return Path(out)
-    import platformdirs
-
     return Path(platformdirs.user_data_dir("embedrec")) / "demo-model"
 
 
@@ -68,3 +68,7 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Serve the web page (search, rate, recommendations, map) and the HTTP API for a model."""
         serve_model(model_dir, host, port, open_browser=open_browser)
+
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+register(cli)

@@ -17,7 +17,12 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import platformdirs
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
 from embedrec.data.interactions import Interactions
+from embedrec.data.readers import read_ratings
 from embedrec.errors import DataError, DatasetError
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
@@ -72,8 +77,6 @@ def data_home(data_dir: str | Path | None = None) -> Path:
         return Path(data_dir)
     if os.environ.get("EMBEDREC_DATA"):
         return Path(os.environ["EMBEDREC_DATA"])
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("embedrec")) / "datasets"
 
 
@@ -146,8 +149,6 @@ def fetch(
 
 
 def _read(path: Path) -> Interactions:
-    from embedrec.data.readers import read_ratings
-
     return read_ratings(path)
 
 
@@ -169,9 +170,6 @@ def _by_hand(info: DatasetInfo, archive: Path, url: str) -> str:
 
 def _download(url: str, archive: Path, info: DatasetInfo, progress: bool) -> None:
     """Stream `url` into a temporary file beside `archive`, verify it, then move it into place."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
     fd, tmp_name = tempfile.mkstemp(dir=archive.parent, prefix=f".{archive.name}.", suffix=".part")
     tmp, digest = Path(tmp_name), hashlib.sha256()
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedrec.data.delimited import read_delimited
 from embedrec.data.interactions import Interactions, RatingScale
-from embedrec.data.readers import read_delimited
 from embedrec.data.sniff import FileText
 from embedrec.errors import DataError
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from embedrec.data.datasets import dataset_path
 from embedrec.data.interactions import Interactions
+from embedrec.data.movielens import Layout, read_movielens
 from embedrec.errors import DataError
 
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
@@ -75,9 +77,6 @@ def predefined_split(
     cold_start: bool = False,
 ) -> tuple[Interactions, Interactions]:
     """MovieLens 100K's published folds (`u1`..`u5`, `ua`, `ub`), with id maps from the full u.data."""
-    from embedrec.data.datasets import dataset_path
-    from embedrec.data.movielens import Layout, read_movielens
-
     if fold not in FOLDS:
         raise ValueError(f"unknown fold {fold!r}; the ML-100K folds are {', '.join(FOLDS)}")
     root = dataset_path(name_or_path, data_dir=data_dir, download=download)

@@ -1,8 +1,5 @@
-"""Models that learn embeddings from interactions; importing this package registers them for loading."""
+"""Estimators: each learns embeddings (or scores) from interactions and answers queries on indices.
 
-from embedrec.models.base import FactorModel, Recommender
-from embedrec.models.baselines import BiasBaseline, GlobalMean
-from embedrec.models.dotbias import DotBias
-from embedrec.models.neural import NeuralCF
-
-__all__ = ["BiasBaseline", "DotBias", "FactorModel", "GlobalMean", "NeuralCF", "Recommender"]
+The classes load on first use (`embedrec.DotBias`, ...) so that importing this package does not import
+PyTorch; `embedrec.load_model` imports the module a saved model came from.
+"""

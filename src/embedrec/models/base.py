@@ -1,23 +1,16 @@
-"""The contract every embedrec model keeps: scikit-learn style fitting, implicit style queries.
+"""The one contract every embedrec model keeps: scikit-learn style parameters, fitting on indices, saving.
 
-Fitted state (trailing underscore, set by `fit` or `load_model`):
-    user_ids_, item_ids_   IdMap           raw id <-> index, saved with the model
-    scale_                 RatingScale     the training data's rating scale
-    user_meta_, item_meta_ DataFrame|None  display metadata aligned to indices (title, year, genres ...)
-    seen_                  csr_matrix      users × items training ratings, float32 (exclude_seen, fold-in)
-    fingerprint_           str             short hash of the training data
-Factor models add:
-    user_factors_ (n_users, k) float32, item_factors_ (n_items, k) float32,
-    user_bias_ (n_users,) float32, item_bias_ (n_items,) float32, global_bias_ float
-and score a pair as `link(global_bias_ + user_bias_[u] + item_bias_[i] + user_factors_[u] @ item_factors_[i])`
-where `link` is monotonic (identity, or a sigmoid scaled to the rating range) so ranking can use
-the raw sum; `inverse_link` maps ratings back to raw units (for closed-form fold-in).
+`Params` gives `get_params`/`set_params` from the `__init__` signature (so `sklearn.base.clone` works);
+`Saveable` adds `save` (safetensors + JSON through `models.persist`); `Estimator` is the user–item
+contract documented in docs/architecture.md: fit on `Interactions`, score item indices for users, fold a
+new user in, expose vectors, explain a score exactly. What a model cannot do is listed in
+`capabilities`, and asking for it raises `UnsupportedQueryError` instead of a made-up answer.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,58 +20,159 @@ import scipy.sparse as sp
 
 from embedrec.data.idmap import IdMap
 from embedrec.data.interactions import Interactions, RatingScale
-from embedrec.errors import NotFittedError, UnknownIdError
-from embedrec.query.recommend import RecommendMixin
+from embedrec.errors import DataError, NotFittedError, ParameterError, UnknownIdError, UnsupportedQueryError
+from embedrec.models.persist import frame_from_json, frame_to_json, register, save_model
 
-MODEL_TYPES: dict[str, type[Recommender]] = {}  # class name -> class, used by load_model
+# what an estimator may be able to do, and how a refusal says it
+CAPABILITIES = {
+    "predict": "predict ratings",
+    "recommend": "rank items for a user",
+    "fold_in": "fold in a new user",
+    "similar": "compare vectors (it learns none)",
+    "explain": "explain a score",
+}
+OBJECTIVES = ("rating", "ranking")  # what an estimator's scores mean: ratings before the link, or an order
 
 
-class Recommender:
-    """A rating model: `Model(**hyper_parameters).fit(train, valid=None).predict(users, items)`."""
-
-    # Fitted arrays saved to model.safetensors besides the shared state (subclasses extend this).
-    _array_names: ClassVar[tuple[str, ...]] = ()
+class Params:
+    """Hyper-parameters as scikit-learn sees them: the `__init__` arguments, stored unchanged."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        MODEL_TYPES[cls.__name__] = cls
+        register(cls)
 
-    # -- hyper-parameters ------------------------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
         kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind in kinds]
+        return sorted(p.name for p in sig.parameters.values() if p.name != "self" and p.kind in kinds)
 
-    def get_params(self) -> dict[str, Any]:
-        """The hyper-parameters given to `__init__` (JSON-ready), as scikit-learn does."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyper-parameters given to `__init__`; `deep` adds nested estimators' as `name__param`."""
+        out = {name: getattr(self, name) for name in self._param_names()}
+        if deep:
+            for name, value in list(out.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
+
+    def set_params(self, **params: Any) -> Params:
+        """Change hyper-parameters (validated at the next `fit`); returns self."""
+        valid = self._param_names()
+        for name, value in params.items():
+            head, _, rest = name.partition("__")
+            if head not in valid:
+                raise ParameterError(
+                    f"{type(self).__name__} has no parameter {head!r}; valid: {', '.join(valid)}"
+                )
+            if rest:
+                getattr(self, head).set_params(**{rest: value})
+            else:
+                setattr(self, head, value)
+        return self
 
     def __repr__(self) -> str:
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) != v]
+        changed = [f"{k}={v!r}" for k, v in self.get_params(deep=False).items() if defaults.get(k) != v]
         return f"{type(self).__name__}({', '.join(changed)})"
 
-    # -- fitting -------------------------------------------------------------------------------
-    def fit(self, train: Interactions, valid: Interactions | None = None) -> Recommender:
+
+class Saveable(Params):
+    """A fitted object saved as named arrays (model.safetensors) plus JSON state (model.json)."""
+
+    _array_names: ClassVar[tuple[str, ...]] = ()  # fitted arrays saved as they are
+    _fitted_attribute: ClassVar[str] = "fingerprint_"  # set by every fit: tells fitted from not
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, self._fitted_attribute)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit first, or embedrec.load_model(dir)"
+            )
+
+    def save(self, path: str | Path) -> Path:
+        """Save to a directory (model.safetensors + model.json), atomically; returns the path."""
+        self._check_fitted()
+        return save_model(self, path)
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """The learned arrays to save."""
+        return {name: np.asarray(getattr(self, name)) for name in self._array_names}
+
+    def _state_json(self) -> dict[str, Any]:
+        """Small JSON-ready learned state that is not an array."""
+        return {}
+
+    def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        """Restore what `_state_arrays` and `_state_json` saved."""
+        for name in self._array_names:
+            setattr(self, name, arrays[name])
+
+
+@dataclass(frozen=True, eq=False)
+class FoldedUser:
+    """A user who is not in the training data, folded in from item indices (and ratings, if given)."""
+
+    items: np.ndarray  # (m,) item indices
+    values: np.ndarray | None  # (m,) ratings, or None for liked items without ratings
+    vector: np.ndarray | None = None  # (k,) the solved factor vector, for factor models
+    bias: float = 0.0  # the solved user bias
+
+
+@dataclass(frozen=True)
+class Term:
+    """One additive part of a score: `explain_indices` returns terms that sum to the score exactly."""
+
+    kind: str  # "global bias", "user bias", "item bias", "rated item", "prior", "rest", "network", ...
+    value: float
+    item: int | None = None  # the rated item's index, for kind "rated item"
+    rating: float | None = None  # what the user gave that item, when known
+
+
+class Estimator(Saveable):
+    """A user–item model: `Model(**params).fit(train, valid=None)`, then queries on indices.
+
+    Fitted state shared by every estimator (set by `fit` or `load_model`): `user_ids_`, `item_ids_`
+    (IdMap), `scale_` (RatingScale), `seen_` (users × items CSR of training values), `user_meta_`,
+    `item_meta_` (the training data's metadata, or None), `fingerprint_` (hash of the training data).
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    objective: ClassVar[str] = "rating"
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> Estimator:
         """Learn from `train` (starting over), optionally early-stopping on `valid`; returns self."""
+        self._validate()
+        self._check_train(train, valid)
+        self._fit(train, valid)
+        self._set_data_state(train)
+        return self
+
+    def _validate(self) -> None:
+        """Check the hyper-parameters (ParameterError naming the bad one); called first by `fit`."""
+
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         raise NotImplementedError
 
-    def _check_train(self, train: Interactions, valid: Interactions | None) -> None:
+    @staticmethod
+    def _check_train(train: Interactions, valid: Interactions | None) -> None:
         if not isinstance(train, Interactions):
-            raise TypeError(f"fit expects Interactions, got {type(train).__name__}")
+            raise ParameterError(f"fit expects Interactions, got {type(train).__name__}")
         if len(train) == 0:
-            raise ValueError("cannot fit on empty interactions")
+            raise DataError("cannot fit on empty interactions")
         if valid is not None:
             if not isinstance(valid, Interactions):
-                raise TypeError(f"valid must be Interactions, got {type(valid).__name__}")
+                raise ParameterError(f"valid must be Interactions, got {type(valid).__name__}")
             if valid.user_ids != train.user_ids or valid.item_ids != train.item_ids:
-                raise ValueError(
+                raise ParameterError(
                     "valid must share train's id maps (make both with the same split of one dataset)"
                 )
 
     def _set_data_state(self, train: Interactions) -> None:
-        """Record what every model keeps from its training data."""
         self.user_ids_: IdMap = train.user_ids
         self.item_ids_: IdMap = train.item_ids
         self.scale_: RatingScale = train.scale
@@ -86,16 +180,6 @@ class Recommender:
         self.item_meta_: pd.DataFrame | None = train.item_meta
         self.seen_: sp.csr_matrix = train.csr
         self.fingerprint_: str = train.fingerprint
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "user_ids_")
-
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet: call fit(train) or embedrec.load_model(dir)"
-            )
 
     @property
     def n_users(self) -> int:
@@ -107,135 +191,146 @@ class Recommender:
         self._check_fitted()
         return len(self.item_ids_)
 
-    # -- prediction ----------------------------------------------------------------------------
+    def require(self, capability: str) -> None:
+        """Raise UnsupportedQueryError unless this model can answer `capability` (see CAPABILITIES)."""
+        self._check_fitted()
+        if capability not in self.capabilities:
+            can = "; ".join(CAPABILITIES[c] for c in CAPABILITIES if c in self.capabilities) or "nothing"
+            raise UnsupportedQueryError(
+                f"{type(self).__name__} cannot {CAPABILITIES[capability]} (it can: {can})"
+            )
+
+    # -- scoring on indices ------------------------------------------------------------------------
     def predict(self, users: Any, items: Any, *, raw: bool = True) -> np.ndarray:
         """Predicted ratings (float32) for user/item pairs: raw ids by default, indices with raw=False.
 
         Scalars give a 0-d array; arrays broadcast against each other. Unknown ids raise UnknownIdError.
         """
-        self._check_fitted()
-        u, i = self._to_indices(users, "user", raw), self._to_indices(items, "item", raw)
-        u, i = np.broadcast_arrays(u, i)
-        out = self._predict_indices(u.ravel(), i.ravel())
+        self.require("predict")
+        u, i = self._indices(users, "user", raw), self._indices(items, "item", raw)
+        try:
+            u, i = np.broadcast_arrays(u, i)
+        except ValueError:
+            raise ParameterError(
+                f"users of shape {u.shape} and items of shape {i.shape} do not pair up"
+            ) from None
+        out = self.predict_indices(u.ravel(), i.ravel())
         return np.asarray(out, dtype=np.float32).reshape(u.shape)
 
-    def _to_indices(self, values: Any, kind: str, raw: bool) -> np.ndarray:
+    def _indices(self, values: Any, kind: str, raw: bool) -> np.ndarray:
         ids = self.user_ids_ if kind == "user" else self.item_ids_
         arr = np.asarray(values)
+        if arr.dtype == object and arr.ndim == 0 and not isinstance(arr.item(), str | int):
+            raise ParameterError(f"{kind}s must be ids or arrays of ids, got {type(values).__name__}")
         if raw:
             return ids.indices(arr.ravel()).reshape(arr.shape).astype(np.int64)
         if arr.size and arr.dtype.kind not in "iu":
-            raise ValueError(f"{kind} indices must be integers, got dtype {arr.dtype}")
+            raise ParameterError(f"{kind} indices must be integers, got dtype {arr.dtype}")
         arr = arr.astype(np.int64)
         bad = (arr < 0) | (arr >= len(ids))
         if bad.any():
             raise UnknownIdError(kind, int(arr[bad].ravel()[0]), f"index outside 0..{len(ids) - 1}")
         return arr
 
+    def predict_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted ratings for index arrays of equal length."""
+        self.require("predict")
+        return self._predict_indices(np.asarray(users, np.int64), np.asarray(items, np.int64))
+
     def _predict_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Predicted ratings for validated index arrays of equal length."""
         raise NotImplementedError
 
-    # -- persistence ---------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Save to a directory (model.safetensors + model.json), atomically; returns the path."""
-        from embedrec.models.persist import save_model
+    def score_items(self, user_indices: np.ndarray | int) -> np.ndarray:
+        """Ranking scores (batch, n_items) float32 of every item for a batch of user indices."""
+        self.require("recommend")
+        return self._score_items(np.atleast_1d(np.asarray(user_indices, dtype=np.int64)))
 
-        return save_model(self, path)
+    def _score_items(self, users: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
-    def _get_arrays(self) -> dict[str, np.ndarray]:
-        """The learned arrays to save (besides the id maps and seen_ matrix)."""
-        return {name: np.asarray(getattr(self, name)) for name in self._array_names}
+    def to_rating(self, scores: np.ndarray) -> np.ndarray:
+        """Ranking scores in rating units (the link applied); ranking models have none."""
+        if self.objective != "rating":
+            raise UnsupportedQueryError(f"{type(self).__name__} ranks items; its scores are not ratings")
+        return np.asarray(scores, dtype=np.float32)
 
-    def _extra_state(self) -> dict[str, Any]:
-        """Small JSON-ready learned state that is not an array (subclasses extend)."""
-        return {}
+    def fold_in(self, items: np.ndarray, values: np.ndarray | None = None) -> FoldedUser:
+        """A new user from item indices and their ratings (or, with values=None, items they liked)."""
+        self.require("fold_in")
+        items = np.asarray(items, dtype=np.int64)
+        if items.size == 0:
+            raise DataError("a new user needs at least one item", field="items")
+        vals = None if values is None else np.asarray(values, dtype=np.float64)
+        if vals is not None and vals.shape != items.shape:
+            raise ParameterError(f"{len(items)} items but {vals.size} values")
+        return self._fold_in(items, vals)
 
-    def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        """Restore what `_get_arrays` and `_extra_state` saved."""
-        for name in self._array_names:
-            setattr(self, name, arrays[name])
+    def _fold_in(self, items: np.ndarray, values: np.ndarray | None) -> FoldedUser:
+        return FoldedUser(items, values)
 
+    def score_folded(self, user: FoldedUser) -> np.ndarray:
+        """Ranking scores (n_items,) float32 of every item for a folded-in user."""
+        self.require("fold_in")
+        return self._score_folded(user)
 
-class SigmoidLink:
-    """The fastai-style link: r̂ = low' + (high' - low') · σ(raw), [low', high'] = the scale widened by
-    `y_margin` × its width on each side so that the extreme ratings are reachable."""
+    def _score_folded(self, user: FoldedUser) -> np.ndarray:
+        raise NotImplementedError
 
-    y_margin: float
-    scale_: RatingScale
+    def item_vectors(self) -> np.ndarray:
+        """The item embeddings (n_items, k) that `similar_items` compares."""
+        self.require("similar")
+        return self._vectors("item")
 
-    def _y_range(self, low: float, high: float) -> tuple[float, float]:
-        pad = self.y_margin * (high - low)
-        return low - pad, high + pad
+    def user_vectors(self) -> np.ndarray:
+        """The user embeddings (n_users, k) that `similar_users` compares."""
+        self.require("similar")
+        return self._vectors("user")
 
-    @property
-    def y_range(self) -> tuple[float, float]:
-        """The sigmoid's output range (low', high')."""
-        self._check_fitted()  # type: ignore[attr-defined]
-        return self._y_range(self.scale_.low, self.scale_.high)
+    def _vectors(self, kind: str) -> np.ndarray:
+        return np.asarray(getattr(self, f"{kind}_factors_"), dtype=np.float32)
 
-    def link(self, raw: np.ndarray) -> np.ndarray:
-        """Raw score -> rating: low' + (high' - low') · σ(raw)."""
-        low, high = self.y_range
-        raw = np.asarray(raw, dtype=np.float32)
-        return (low + (high - low) * 0.5 * (1.0 + np.tanh(0.5 * raw))).astype(np.float32)  # overflow-free σ
+    def explain_indices(self, user: int | FoldedUser, item: int) -> list[Term]:
+        """Terms that add up exactly to the ranking score of `item` for `user` (an index or a FoldedUser)."""
+        self.require("explain")
+        return self._explain(user, int(item))
 
-    def inverse_link(self, ratings: np.ndarray) -> np.ndarray:
-        """Rating -> raw score (logit), clipped inside the open range (low', high')."""
-        low, high = self.y_range
-        p = np.clip((np.asarray(ratings, dtype=np.float64) - low) / (high - low), 1e-4, 1 - 1e-4)
-        return np.log(p / (1 - p)).astype(np.float32)
+    def _explain(self, user: int | FoldedUser, item: int) -> list[Term]:
+        raise NotImplementedError
 
-    def _initial_logit(self, ratings: np.ndarray, low: float, high: float) -> float:
-        """The raw score whose link is the mean rating: where the global offset starts."""
-        mean = float(np.clip((np.mean(ratings, dtype=np.float64) - low) / (high - low), 1e-3, 1 - 1e-3))
-        return math.log(mean / (1 - mean))
+    def user_history(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """(item indices, values) the user had in training."""
+        start, end = self.seen_.indptr[user], self.seen_.indptr[user + 1]
+        return self.seen_.indices[start:end].astype(np.int64), self.seen_.data[start:end].astype(np.float64)
 
+    # -- persistence -------------------------------------------------------------------------------
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        seen = self.seen_
+        return {
+            **super()._state_arrays(),
+            "seen.indptr": seen.indptr.astype(np.int64),
+            "seen.indices": seen.indices.astype(np.int32),
+            "seen.data": seen.data.astype(np.float32),
+        }
 
-class FactorModel(RecommendMixin, Recommender):
-    """A model whose score is a biased dot product of user and item factors, through a monotonic link."""
+    def _state_json(self) -> dict[str, Any]:
+        return {
+            "user_ids": self.user_ids_.to_json(),
+            "item_ids": self.item_ids_.to_json(),
+            "scale": self.scale_.to_json(),
+            "user_meta": frame_to_json(self.user_meta_),
+            "item_meta": frame_to_json(self.item_meta_),
+            "data_fingerprint": self.fingerprint_,
+        }
 
-    _array_names = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
-
-    @property
-    def n_factors_(self) -> int:
-        self._check_fitted()
-        return int(self.user_factors_.shape[1])
-
-    def link(self, raw: np.ndarray) -> np.ndarray:
-        """Raw scores -> ratings. Identity here; monotonic in every subclass."""
-        return np.asarray(raw, dtype=np.float32)
-
-    def inverse_link(self, ratings: np.ndarray) -> np.ndarray:
-        """Ratings -> raw scores (clipped where the link cannot reach them)."""
-        return np.asarray(ratings, dtype=np.float32)
-
-    def score_items(self, user_idx: np.ndarray | int) -> np.ndarray:
-        """Raw (pre-link) scores of every item for a batch of user indices: shape (batch, n_items)."""
-        self._check_fitted()
-        u = np.atleast_1d(np.asarray(user_idx, dtype=np.int64))
-        scores = self.user_factors_[u] @ self.item_factors_.T  # (batch, n_items)
-        scores += self.item_bias_[None, :]
-        scores += (self.user_bias_[u] + np.float32(self.global_bias_))[:, None]
-        return scores
-
-    def raw_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Raw (pre-link) scores of index pairs."""
-        dots = np.einsum("ij,ij->i", self.user_factors_[users], self.item_factors_[items])
-        return dots + self.user_bias_[users] + self.item_bias_[items] + np.float32(self.global_bias_)
-
-    def score_user_vector(self, vector: np.ndarray, bias: float) -> np.ndarray:
-        """Raw scores of every item for a user given only as (factor vector, bias), e.g. after fold-in."""
-        self._check_fitted()
-        raw = self.item_factors_ @ np.asarray(vector, dtype=np.float32) + self.item_bias_  # (n_items,)
-        return raw + np.float32(bias + self.global_bias_)
-
-    def _predict_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return self.link(self.raw_scores(users, items))
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {"global_bias": float(self.global_bias_)}
-
-    def _set_arrays(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        super()._set_arrays(arrays, extra)
-        self.global_bias_ = float(extra["global_bias"])
+    def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        self.user_ids_ = IdMap.from_json(state["user_ids"])
+        self.item_ids_ = IdMap.from_json(state["item_ids"])
+        self.scale_ = RatingScale(**state["scale"])
+        self.user_meta_ = frame_from_json(state["user_meta"])
+        self.item_meta_ = frame_from_json(state["item_meta"])
+        shape = (len(self.user_ids_), len(self.item_ids_))
+        self.seen_ = sp.csr_matrix(
+            (arrays["seen.data"], arrays["seen.indices"], arrays["seen.indptr"]), shape=shape
+        )
+        super()._load_state(arrays, state)
+        self.fingerprint_ = str(state["data_fingerprint"])

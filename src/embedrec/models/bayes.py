@@ -1,264 +1,76 @@
-"""Bayesian DotBias by Gibbs sampling (DotBias's default solver): the posterior mean instead of one fit.
+"""BayesianDotBias: the DotBias model fitted by Gibbs sampling, its posterior mean instead of one fit.
 
-The model is DotBias's: r = low' + span·σ(g + b_u + b_i + p_u·q_i) + noise. Each row [b_u, p_u] (and
-[b_i, q_i]) has a Gaussian prior whose mean and full precision matrix are drawn every sweep from their
-Normal-Wishart posterior (BPMF, Salakhutdinov & Mnih 2008), and the noise precision from its Gamma
-posterior, so only the rank and the number of sweeps are settings. The sigmoid makes a row's conditional
-non-Gaussian: each row is drawn from its Laplace approximation, the Gaussian of one Gauss-Newton step
-from the current draw (a weighted ridge solve). The prediction
-averages the raw score over the kept sweeps (Rao-Blackwellised: each half-sweep's conditional mean
-times the other side's draw), truncated back to a rank-k factor model without forming users × items.
+Same model as DotBias, r̂ = low' + span·σ(b + b_u + b_i + p_u·q_i), but every row's vector and bias are
+sampled given the other side, with priors learned from the data (Normal-Wishart means and precisions,
+a Gamma noise precision), and the prediction averages over the kept sweeps. Averaging over what the
+data cannot pin down predicts better than one point estimate (0.897 vs 0.906 mean RMSE on ML-100K
+u1–u5) in about the same time, with nothing to tune but the size. CPU only.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
 
-import numba
 import numpy as np
-import scipy.sparse as sp
-import torch
 
-from embedrec.errors import DivergenceError
-
-BURN_IN = 10  # sweeps discarded while the chain moves away from its random start
-
-
-@dataclass
-class GibbsResult:
-    """The posterior mean as a factor model, plus the training MSE of each sweep's draw."""
-
-    user_factors: np.ndarray  # (n_users, k)
-    item_factors: np.ndarray  # (n_items, k)
-    user_bias: np.ndarray  # (n_users,)
-    item_bias: np.ndarray  # (n_items,)
-    global_bias: float
-    train_mse: list[float] = field(default_factory=list)
-    valid_rmse: list[float] = field(default_factory=list)  # of the running posterior mean, when asked
+from embedrec.checks import check_positive
+from embedrec.data.interactions import Interactions
+from embedrec.errors import ParameterError
+from embedrec.models.factor import SigmoidFactorModel
+from embedrec.models.progress import TrainHistory, progress
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract", "afn", "reassoc"})
-def _newton_terms(rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
-    """Per rating: the Gauss-Newton weight and weighted target of the row's fit; returns Σ (r - r̂)².
+class BayesianDotBias(SigmoidFactorModel):
+    """Bayesian matrix factorisation through the scaled sigmoid, by Gibbs sampling (models/gibbs.py).
 
-    Ratings are in units of the sigmoid's range, (r - low') / span, so f(z) = σ(z). With z = offset +
-    b_u + b_i + p_u·q_i the current raw score, the row's part of z, x·[1, other row], is fitted to
-    x·[1, other] + (r - f(z)) / f'(z) with weight f'(z)²; `target` holds weight × that, so no division by
-    a vanishing f' happens. Column 0 of a row holds its bias.
+    Defaults (8 factors, 90 sweeps, the first 10 discarded) were tuned on ML-100K's u1–u5 folds: mean
+    test RMSE 0.897 at about 0.9 s per fit. `history_` has one entry per sweep: the training MSE of the
+    sweep's draw and, given `valid`, the valid RMSE of the posterior mean so far.
     """
-    k = own.shape[1]
-    total = 0.0
-    for n in range(rows.shape[0]):
-        i, j = rows[n], cols[n]
-        mine = own[i, 0]
-        for d in range(1, k):
-            mine += own[i, d] * other[j, d]
-        s = 1.0 / (1.0 + math.exp(-(offset + other[j, 0] + mine)))
-        slope = s * (1.0 - s)
-        error = ratings[n] - s
-        total += error * error
-        weight[n] = slope * slope
-        target[n] = slope * (slope * mine + error)
-    return total
-
-
-class _Side:
-    """The rows of one side (users or items) with the ratings grouped by row, for per-row statistics."""
 
     def __init__(
-        self, rows: np.ndarray, cols: np.ndarray, ratings: np.ndarray, n_rows: int, n_cols: int
+        self,
+        n_factors: int = 8,
+        *,
+        sweeps: int = 90,
+        y_margin: float = 0.1,
+        seed: int = 0,
+        verbose: bool = True,
     ) -> None:
-        order = np.arange(1, len(rows) + 1, dtype=np.float64)
-        m = sp.csr_matrix((order, (rows, cols)), shape=(n_rows, n_cols))  # (n_rows, n_cols)
-        perm = m.data.astype(np.int64) - 1  # rating index of each stored entry
-        self.rows, self.cols = rows[perm].astype(np.int32), cols[perm].astype(np.int32)  # in stored order
-        self.matrix = m.astype(np.float32)  # its data is overwritten with weights, then targets
-        self.ratings = ratings[perm]
-        self.weight = np.empty(len(rows), np.float32)
-        self.target = np.empty(len(rows), np.float32)
+        self.n_factors = n_factors
+        self.sweeps = sweeps
+        self.y_margin = y_margin
+        self.seed = seed
+        self.verbose = verbose
 
-    def statistics(self, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Σ w z zᵀ and Σ w·t z per row, z = [1, other row's factors], w and t from self.weight/target."""
-        d = other.shape[1]
-        z = other.clone()
-        z[:, 0] = 1.0  # the other side's bias is a known offset, so its slot is the constant 1
-        zn = z.numpy()
-        ti, tj = np.triu_indices(d)
-        self.matrix.data = self.weight
-        gram = self.matrix @ (zn[:, ti] * zn[:, tj])  # (n_rows, d(d+1)/2): symmetric, upper half only
-        self.matrix.data = self.target
-        rhs = self.matrix @ zn  # (n_rows, d)
-        full = np.zeros((d, d), np.int64)
-        full[ti, tj] = full[tj, ti] = np.arange(len(ti))
-        gram_t = torch.index_select(torch.from_numpy(gram), 1, torch.from_numpy(full.ravel()))
-        return gram_t.view(-1, d, d), torch.from_numpy(rhs)
+    def _validate(self) -> None:
+        super()._validate()
+        check_positive("n_factors", self.n_factors, integer=True)
+        check_positive("sweeps", self.sweeps, integer=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ParameterError(f"seed must be an integer, got {self.seed!r}")
 
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
+        from embedrec.models.gibbs import gibbs_factors  # numba and torch: loaded when a sampler first runs
 
-def conditional(
-    gram: torch.Tensor, rhs: torch.Tensor, alpha: float, prior_mean: np.ndarray, prior_prec: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's Gaussian: Cholesky L of the precision A = α·gram + Λ, and b = α·rhs + Λμ (mean A⁻¹b)."""
-    a = gram * alpha + torch.from_numpy(prior_prec).float()
-    b = alpha * rhs + torch.from_numpy(prior_prec @ prior_mean).float()  # (n, d)
-    chol, _ = torch.linalg.cholesky_ex(a)
-    return chol, b
-
-
-def draw_normal_wishart(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Prior mean and precision matrix of the rows `x` from their Normal-Wishart posterior.
-
-    Hyperprior: μ₀ = 0, β₀ = 2, W₀ = I, ν₀ = d (BPMF's); the Wishart draw uses Bartlett's decomposition.
-    """
-    xs = np.asarray(x, np.float64)
-    n, d = xs.shape
-    mean = xs.mean(0)
-    centred = xs - mean
-    beta = 2.0 + n
-    w_inv = np.eye(d) + centred.T @ centred + (2.0 * n / beta) * np.outer(mean, mean)
-    scale = np.linalg.cholesky(np.linalg.inv(w_inv))
-    bartlett = np.tril(rng.standard_normal((d, d)), -1)
-    bartlett[np.diag_indices(d)] = np.sqrt(rng.chisquare(d + n - np.arange(d)))
-    root = scale @ bartlett
-    precision = root @ root.T  # (d, d)
-    centre = n * mean / beta + np.linalg.solve(np.linalg.cholesky(beta * precision).T, rng.standard_normal(d))
-    return centre, precision
-
-
-def gibbs_factors(
-    users: np.ndarray,
-    items: np.ndarray,
-    ratings: np.ndarray,
-    n_users: int,
-    n_items: int,
-    *,
-    n_factors: int,
-    sweeps: int,
-    y_range: tuple[float, float],
-    seed: int = 0,
-    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    on_sweep: Callable[[int, float, float], None] | None = None,
-) -> GibbsResult:
-    """Sample the posterior of DotBias for `sweeps` sweeps; return its mean as a rank-`n_factors` model.
-
-    `y_range` is the sigmoid's (low', high'). `valid` (users, items, ratings) is scored after each sweep
-    by the posterior mean so far (the draw itself during burn-in); `on_sweep(sweep, train_mse,
-    valid_rmse)` is called after each sweep (valid_rmse is NaN without `valid`)."""
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    idx = (np.asarray(users, np.int64), np.asarray(items, np.int64))
-    r = np.asarray(ratings, np.float32)
-    low, span = float(y_range[0]), float(y_range[1] - y_range[0])
-    unit = ((r - low) / span).astype(np.float32)  # σ(z) fits these: the sampler is blind to rating units
-    share = float(unit.mean(dtype=np.float64))
-    offset = math.log(share / (1 - share))  # σ(offset) gives the mean rating
-    d = n_factors + 1  # column 0 holds the bias
-    sides = (_Side(idx[0], idx[1], unit, n_users, n_items), _Side(idx[1], idx[0], unit, n_items, n_users))
-    x = [torch.randn(n, d, generator=gen) * 0.1 for n in (n_users, n_items)]
-    for rows in x:
-        rows[:, 0] = 0.0
-    burn_in = min(BURN_IN, sweeps // 2)
-    mean = _RunningMean(n_users, n_items, n_factors)
-
-    def newton(s: int) -> float:
-        """Fill side s's Gauss-Newton weights and targets at the current draws; return Σ (r - r̂)²."""
-        side = sides[s]
-        own, other = x[s].numpy(), x[1 - s].numpy()
-        return _newton_terms(
-            side.rows, side.cols, side.ratings, own, other, np.float32(offset), side.weight, side.target
-        )
-
-    def valid_raw(user_rows: torch.Tensor, item_rows: torch.Tensor) -> np.ndarray:
-        a, b = user_rows.numpy()[valid[0]], item_rows.numpy()[valid[1]]  # (n_valid, d) each
-        return offset + a[:, 0] + b[:, 0] + np.einsum("nd,nd->n", a[:, 1:], b[:, 1:], dtype=np.float64)
-
-    mse: list[float] = []
-    valid_rmse: list[float] = []
-    valid_sum = 0.0
-    err = newton(0)
-    for sweep in range(sweeps):
-        # The noise precision given the current residuals (at the random start: 1 / the ratings' variance).
-        alpha = float(rng.gamma(1 + len(r) / 2, 1 / (1 + 0.5 * err))) if sweep else 1 / max(unit.var(), 1e-6)
-        items_before, means = x[1], []
-        for s, side in enumerate(sides):
-            if s == 1:
-                newton(1)
-            gram, rhs = side.statistics(x[1 - s])
-            centre, precision = draw_normal_wishart(x[s].numpy(), rng)
-            chol, b = conditional(gram, rhs, alpha, centre, precision)
-            half = torch.linalg.solve_triangular(chol, b.unsqueeze(-1), upper=False)  # (n, d, 1)
-            noise = torch.randn(half.shape, generator=gen)
-            both = torch.linalg.solve_triangular(chol.mT, torch.cat([half, half + noise], -1), upper=True)
-            means.append(both[..., 0])  # (n, d): conditional mean
-            x[s] = both[..., 1].contiguous()  # (n, d): the draw
-        pairs = ((means[0], items_before), (x[0], means[1]))  # Rao-Blackwellised: a mean times a draw
-        if sweep >= burn_in:
-            for pair in pairs:
-                mean.add(*pair)
-        err = newton(0)  # this sweep's error, and the next sweep's user-side terms
-        if not math.isfinite(err):
-            raise DivergenceError(
-                f"sampling broke down in sweep {sweep + 1} (training error {err:g}); the ratings may hold "
-                "extreme values: check them, or fit with solver='adam'"
+        start = time.perf_counter()
+        description = f"BayesianDotBias k={self.n_factors}"
+        with progress(description, self.sweeps, unit="sweeps", verbose=self.verbose) as bar:
+            result = gibbs_factors(
+                train.users,
+                train.items,
+                train.ratings,
+                train.n_users,
+                train.n_items,
+                n_factors=self.n_factors,
+                sweeps=self.sweeps,
+                y_range=self._y_range(train.scale.low, train.scale.high),
+                seed=self.seed,
+                valid=None if valid is None else (valid.users, valid.items, valid.ratings.astype(np.float64)),
+                on_sweep=None if bar is None else bar.update,
             )
-        mse.append(err * span**2 / len(r))  # in rating units
-        if valid is not None:
-            if sweep >= burn_in:
-                valid_sum = valid_sum + sum(valid_raw(*pair) for pair in pairs)
-                raw = valid_sum / mean.count
-            else:
-                raw = valid_raw(x[0], x[1])
-            fit = low + span / (1 + np.exp(-raw))
-            valid_rmse.append(float(np.sqrt(np.mean((valid[2] - fit) ** 2))))
-        if on_sweep is not None:
-            on_sweep(sweep, mse[-1], valid_rmse[-1] if valid_rmse else math.nan)
-    p, q, user_bias, item_bias = mean.result()
-    return GibbsResult(p, q, user_bias, item_bias, offset, mse, valid_rmse)
-
-
-class _RunningMean:
-    """The mean of P_s Q_sᵀ over samples, kept as a low-rank product, and the mean biases.
-
-    Samples are appended as columns; whenever more than 2 × `keep` columns pile up they are compressed
-    to the best rank-`keep` product (QR of both sides, SVD of the small core), so memory stays
-    O((users + items)·k) and nothing users × items is ever formed. `keep` = 2k + 8 holds far more than the
-    rank-k part that `result` returns, so the compressions lose almost nothing of it.
-    """
-
-    def __init__(self, n_users: int, n_items: int, rank: int) -> None:
-        self.rank, self.keep = rank, 2 * rank + 8
-        self.left = torch.zeros(n_users, 0)
-        self.right = torch.zeros(n_items, 0)
-        self.user_bias = torch.zeros(n_users, dtype=torch.float64)
-        self.item_bias = torch.zeros(n_items, dtype=torch.float64)
-        self.count = 0
-
-    def add(self, users: torch.Tensor, items: torch.Tensor) -> None:
-        """One sample: rows [b_u, p_u] and [b_i, q_i]."""
-        self.left = torch.cat([self.left, users[:, 1:]], 1)
-        self.right = torch.cat([self.right, items[:, 1:]], 1)
-        if self.left.shape[1] > 2 * self.keep:
-            self.left, self.right = _truncate(self.left, self.right, self.keep)
-        self.user_bias += users[:, 0].double()
-        self.item_bias += items[:, 0].double()
-        self.count += 1
-
-    def result(self) -> tuple[np.ndarray, ...]:
-        """(user factors, item factors, user biases, item biases) of the mean, as float32 arrays."""
-        p, q = _truncate(self.left / self.count, self.right, self.rank)
-        if p.shape[1] < self.rank:  # fewer rows than factors: the missing directions are zero
-            p = torch.nn.functional.pad(p, (0, self.rank - p.shape[1]))
-            q = torch.nn.functional.pad(q, (0, self.rank - q.shape[1]))
-        n = self.count
-        return tuple(t.float().contiguous().numpy() for t in (p, q, self.user_bias / n, self.item_bias / n))
-
-
-def _truncate(left: torch.Tensor, right: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The best rank-`rank` factors of left @ rightᵀ, split as U√S, V√S (exact: no users × items matrix)."""
-    q_left, r_left = torch.linalg.qr(left)
-    q_right, r_right = torch.linalg.qr(right)
-    u, sv, vt = torch.linalg.svd(r_left @ r_right.T)
-    k = min(rank, len(sv))
-    root = sv[:k].sqrt()
-    return (q_left @ u[:, :k]) * root, (q_right @ vt[:k].T) * root
+        self.user_factors_, self.item_factors_ = result.user_factors, result.item_factors
+        self.user_bias_, self.item_bias_ = result.user_bias, result.item_bias
+        self.global_bias_ = result.global_bias
+        self.history_ = TrainHistory(result.train_mse, result.valid_rmse, best_epoch=self.sweeps - 1)
+        self.history_.seconds = time.perf_counter() - start

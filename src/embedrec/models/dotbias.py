@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import time
 import warnings
 from typing import Any
 
@@ -12,25 +10,13 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from embedrec.checks import check_choice, check_positive
+from embedrec.checks import check_choice, check_non_negative, check_positive
+from embedrec.data.embeddings import EmbeddingTable
 from embedrec.data.interactions import Interactions
-from embedrec.models.base import FactorModel, SigmoidLink
-from embedrec.models.training import (
-    TrainConfig,
-    TrainHistory,
-    frequency_weights,
-    progress,
-    torch_threads,
-    train_module,
-)
-
-SOLVERS = ("auto", "gibbs", "adam")
-DEFAULT_FACTORS = {"adam": 32, "gibbs": 8}  # n_factors=None: the size each solver was tuned at
-# Settings that only the Adam loop honours: solver="auto" picks it when any of them differs from its default.
-ADAM_ONLY = tuple(
-    "epochs lr batch_size weight_decay reg reg_exponent bias_reg init_std schedule patience implicit sparse "
-    "item_vectors freeze_items device".split()
-)
+from embedrec.data.vectors import init_matrix, load_vectors
+from embedrec.errors import ParameterError
+from embedrec.models.factor import SigmoidFactorModel
+from embedrec.models.training import SCHEDULES, TrainConfig, TrainHistory, frequency_weights, train_module
 
 
 class _SparseTimesDense(torch.autograd.Function):
@@ -178,30 +164,22 @@ class DotBiasNet(nn.Module):
         ]
 
 
-class DotBias(SigmoidLink, FactorModel):
-    """Biased matrix factorisation through a scaled sigmoid (fastai's collab "dot" model).
+class DotBias(SigmoidFactorModel):
+    """Biased matrix factorisation through a scaled sigmoid, learned by the shared PyTorch loop.
 
-    r̂(u, i) = low' + (high' - low') · σ(b + b_u + b_i + p_u·q_i), where [low', high'] is the data's
-    rating scale widened by `y_margin` × its width on each side, so the extreme ratings are reachable.
-
-    Two ways to learn it (`solver`; "auto", the default, means "gibbs" unless a setting only "adam" has
-    is given):
-    - "gibbs": Bayesian, by Gibbs sampling (models/bayes.py): the factors are the posterior mean over
-      `sweeps` sweeps, with priors learned from the data, so there is nothing to tune. Defaults (8 factors,
-      90 sweeps), tuned on ML-100K's u1–u5 folds: mean test RMSE 0.897 at about 0.9 s per fit. CPU only.
-    - "adam": the shared PyTorch loop (random init → predict → MSE + L2 → AdamW step) for `epochs` epochs:
-      one point estimate, 0.906 at its defaults (32 factors, 6 epochs, about 0.6 s). It runs on a GPU,
-      takes sparse gradients for very large tables, early-stops on `valid`, and has two extras:
-      `implicit=True` adds SVD++'s term p_u += Σ_{j rated by u} y_j / √|N(u)| while training (0.903,
-      several times slower; folded into `user_factors_`), and `item_vectors` (a word2vec or GloVe file keyed
-      by raw item id, n_factors wide) starts the matching item rows at pre-trained vectors
-      (`freeze_items=True` keeps them there).
-    n_factors=None means the solver's tuned size: 8 ("gibbs") or 32 ("adam").
+    r̂(u, i) = low' + (high' - low') · σ(b + b_u + b_i + p_u·q_i), [low', high'] the rating scale widened
+    by `y_margin` × its width on each side. Random init → predict → MSE + L2 → AdamW step, `epochs`
+    times: one point estimate (0.906 on ML-100K u1–u5 at the defaults, about 0.7 s per fit). It runs on a
+    GPU (`device="cuda"`), takes sparse gradients for very large tables (`sparse=True`), early-stops on
+    `valid` (`patience`), and has two extras: `implicit=True` adds SVD++'s term p_u += Σ_{j rated by u}
+    y_j / √|N(u)| while training (folded into `user_factors_`), and `pretrained_items` (an EmbeddingTable or
+    a word2vec/GloVe file keyed by raw item id, `n_factors` wide) starts the matching item rows at
+    pre-trained vectors (`freeze_items=True` keeps them there). `history_` has one entry per epoch.
     """
 
     def __init__(
         self,
-        n_factors: int | None = None,
+        n_factors: int = 32,
         *,
         epochs: int = 6,
         lr: float = 0.01,
@@ -215,11 +193,9 @@ class DotBias(SigmoidLink, FactorModel):
         schedule: str = "onecycle",
         patience: int | None = None,
         seed: int = 0,
-        solver: str = "auto",
-        sweeps: int = 90,
         implicit: bool = False,
         sparse: bool = False,
-        item_vectors: str | None = None,
+        pretrained_items: Any = None,
         freeze_items: bool = False,
         device: str = "cpu",
         verbose: bool = True,
@@ -237,82 +213,50 @@ class DotBias(SigmoidLink, FactorModel):
         self.schedule = schedule
         self.patience = patience
         self.seed = seed
-        self.solver = solver
-        self.sweeps = sweeps
         self.implicit = implicit
         self.sparse = sparse
-        self.item_vectors = None if item_vectors is None else str(item_vectors)
+        self.pretrained_items = pretrained_items
         self.freeze_items = freeze_items
         self.device = device
         self.verbose = verbose
-        self._validate()
 
     def _validate(self) -> None:
-        if self.n_factors is not None:
-            check_positive("n_factors", self.n_factors, integer=True)
-        for name in ("weight_decay", "reg", "reg_exponent", "bias_reg", "y_margin", "init_std"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        super()._validate()
+        check_positive("n_factors", self.n_factors, integer=True)
+        for name in ("weight_decay", "reg", "reg_exponent", "bias_reg", "init_std"):
+            check_non_negative(name, getattr(self, name))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ParameterError(f"seed must be an integer, got {self.seed!r}")
+        check_choice("schedule", self.schedule, SCHEDULES)
         if self.implicit and self.sparse:
-            raise ValueError("implicit=True needs dense gradients: use sparse=False with it")
-        if self.freeze_items and self.item_vectors is None:
-            raise ValueError("freeze_items=True needs item_vectors (a word2vec or GloVe file) to freeze")
+            raise ParameterError("implicit=True needs dense gradients: use sparse=False with it")
+        if self.freeze_items and self.pretrained_items is None:
+            raise ParameterError(
+                "freeze_items=True needs pretrained_items (an EmbeddingTable or a word2vec/GloVe file)"
+            )
         if self.freeze_items and self.sparse:
-            raise ValueError("freeze_items=True needs dense gradients: use sparse=False with it")
-        check_choice("solver", self.solver, SOLVERS)
-        check_positive("sweeps", self.sweeps, integer=True)
-        if self.solver == "gibbs" and self.device != "cpu":
-            raise ValueError(f"solver='gibbs' runs on the CPU; got device={self.device!r}")
-        changed = self._changed()
-        if self.solver == "gibbs" and changed & set(ADAM_ONLY):
-            name = min(changed & set(ADAM_ONLY))
-            raise ValueError(f"{name} applies to solver='adam' only; leave it unset with solver='gibbs'")
-        if self._solver() == "adam" and "sweeps" in changed:
-            raise ValueError("sweeps applies to solver='gibbs' only; leave it unset with solver='adam'")
-        self._config()  # validates epochs, lr, batch_size, schedule, patience
-
-    def _solver(self) -> str:
-        """The solver that runs: `solver`, or for "auto" "adam" when an Adam-only setting is given."""
-        if self.solver != "auto":
-            return self.solver
-        return "adam" if self._changed() & set(ADAM_ONLY) else "gibbs"
-
-    def _changed(self) -> set[str]:
-        """Names of the hyper-parameters set to something other than their defaults."""
-        defaults = inspect.signature(DotBias.__init__).parameters
-        return {name for name in self._param_names() if getattr(self, name) != defaults[name].default}
-
-    def _rank(self) -> int:
-        """The number of factors: n_factors, or the solver's tuned default when it is None."""
-        return DEFAULT_FACTORS[self._solver()] if self.n_factors is None else self.n_factors
+            raise ParameterError("freeze_items=True needs dense gradients: use sparse=False with it")
+        self._config()  # validates epochs, lr, batch_size, patience, device
 
     def _config(self) -> TrainConfig:
-        return TrainConfig.from_model(self, f"DotBias adam k={self._rank()}")
+        return TrainConfig.from_model(self, f"DotBias k={self.n_factors}")
 
-    def fit(self, train: Interactions, valid: Interactions | None = None) -> DotBias:
-        """Learn factors and biases by sampling, or by the Adam loop (early-stopping on `valid`)."""
-        self._check_train(train, valid)
-        check_choice("schedule", self.schedule, ("onecycle", "cosine", "constant"))
-        if self._solver() == "gibbs":
-            return self._fit_gibbs(train, valid)
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
+        """Learn factors and biases with the shared loop, early-stopping on `valid` when `patience` is set."""
         low, high = self._y_range(train.scale.low, train.scale.high)
-        net = DotBiasNet(train.n_users, train.n_items, self._rank(), (low, high), sparse=self.sparse)
+        net = DotBiasNet(train.n_users, train.n_items, self.n_factors, (low, high), sparse=self.sparse)
         net.init_std, net.reg, net.bias_reg = self.init_std, self.reg, self.bias_reg
-        net.init_global = self._initial_logit(train.ratings, low, high)
+        net.init_global = self.initial_logit(train.ratings, low, high)
         net.set_reg_weights(train.users, train.items, self.reg_exponent)
         if self.implicit:
             net.use_implicit(implicit_matrix(train))
-        if self.item_vectors is not None:
+        if self.pretrained_items is not None:
             rows, mask = self._pretrained_rows(train)
             net.use_pretrained_items(rows, mask, freeze=self.freeze_items)
         val = None if valid is None else (valid.users, valid.items, valid.ratings)
         self.history_: TrainHistory = train_module(
             net, (train.users, train.items, train.ratings), self._config(), val
         )
-        self._set_data_state(train)
         net.cpu()
         with torch.no_grad():  # the implicit term is folded into the user vectors: a plain factor model
             self.user_factors_ = net.user_vectors().detach().numpy().astype(np.float32)
@@ -322,46 +266,10 @@ class DotBias(SigmoidLink, FactorModel):
         self.user_bias_ = net.user_bias.weight.detach().numpy()[:, 0].astype(np.float32)
         self.item_bias_ = net.item_bias.weight.detach().numpy()[:, 0].astype(np.float32)
         self.global_bias_ = float(net.global_bias.detach())
-        return self
 
     def _pretrained_rows(self, train: Interactions) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of `item_vectors` for the training items (matched by raw id) and the mask of those found."""
-        from embedrec.data.vectors import init_matrix, load_vectors
-
-        return init_matrix(load_vectors(self.item_vectors), train.item_ids, dim=self._rank())
-
-    def _fit_gibbs(self, train: Interactions, valid: Interactions | None) -> DotBias:
-        """Posterior-mean factors and biases by Gibbs sampling; history_ holds each sweep's train MSE and
-        (given `valid`) the valid RMSE of the posterior mean so far."""
-        from embedrec.models.bayes import gibbs_factors  # numba: imported when a sampler first runs
-
-        start = time.perf_counter()
-        config = TrainConfig(
-            epochs=self.sweeps,
-            verbose=self.verbose,
-            description=f"DotBias gibbs k={self._rank()}",
-            unit="sweeps",
-        )
-        with torch_threads(1), progress(config) as bar:
-            report = None if bar is None else bar.update
-            result = gibbs_factors(
-                train.users,
-                train.items,
-                train.ratings,
-                train.n_users,
-                train.n_items,
-                n_factors=self._rank(),
-                sweeps=self.sweeps,
-                y_range=self._y_range(train.scale.low, train.scale.high),
-                seed=self.seed,
-                valid=None if valid is None else (valid.users, valid.items, valid.ratings.astype(np.float64)),
-                on_sweep=report,
-            )
-        self._set_data_state(train)
-        self.user_factors_, self.item_factors_ = result.user_factors, result.item_factors
-        self.user_bias_, self.item_bias_ = result.user_bias, result.item_bias
-        self.global_bias_ = result.global_bias
-        history = TrainHistory(result.train_mse, result.valid_rmse, best_epoch=self.sweeps - 1)
-        history.seconds = time.perf_counter() - start
-        self.history_ = history
-        return self
+        """Rows of `pretrained_items` for the training items (matched by raw id), and the found ones' mask."""
+        table = self.pretrained_items
+        if not isinstance(table, EmbeddingTable):
+            table = load_vectors(table)
+        return init_matrix(table, train.item_ids, dim=self.n_factors)

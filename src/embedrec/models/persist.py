@@ -1,12 +1,16 @@
-"""Save and load fitted models: weights in model.safetensors, everything else in model.json. No pickle.
+"""Save and load fitted models: arrays in model.safetensors, everything else in model.json. No pickle.
 
 The directory is written under a temporary name and renamed into place, so a crash never leaves half
 a model; model.json holds the sha256 of the weights, so a truncated or altered file is caught on load.
+Model classes register themselves here (`register`, called by `Params.__init_subclass__`); loading
+imports the module a class was saved from, so a model that needs no PyTorch loads without it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
 import math
 import os
@@ -17,54 +21,43 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from embedrec.data.idmap import IdMap
-from embedrec.data.interactions import RatingScale
-from embedrec.errors import ModelFormatError
+from embedrec import __version__
+from embedrec.errors import ModelFormatError, ParameterError
 
 FORMAT = "embedrec-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 WEIGHTS, META = "model.safetensors", "model.json"
-_SEEN = ("seen.indptr", "seen.indices", "seen.data")
+MODEL_TYPES: dict[str, type] = {}  # class name -> class, filled as model modules are imported
+
+
+def register(cls: type) -> None:
+    """Make a model class loadable by its name."""
+    MODEL_TYPES[cls.__name__] = cls
 
 
 def save_model(model: Any, path: str | Path) -> Path:
     """Write a fitted model to directory `path` (replacing a previous model there); returns the path."""
     from safetensors.numpy import save_file
 
-    from embedrec import __version__
-
-    model._check_fitted()
     target = Path(path)
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / META).exists())):
-        raise ValueError(f"{target} exists and is not an embedrec model directory; choose another path")
-    arrays = {name: np.ascontiguousarray(a) for name, a in model._get_arrays().items()}
-    seen = model.seen_
-    arrays.update(
-        zip(_SEEN, (seen.indptr.astype(np.int64), seen.indices.astype(np.int32), seen.data), strict=True)
-    )
+        raise ParameterError(f"{target} exists and is not an embedrec model directory; choose another path")
+    arrays = {name: np.ascontiguousarray(a) for name, a in model._state_arrays().items()}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "embedrec_version": __version__,
+        "model_type": type(model).__name__,
+        "model_module": type(model).__module__,
+        "params": jsonable(model.get_params(deep=False)),
+        "state": jsonable(model._state_json()),
+    }
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / WEIGHTS))
-        meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "embedrec_version": __version__,
-            "model_type": type(model).__name__,
-            "params": _jsonable(model.get_params()),
-            "state": _jsonable(model._extra_state()),
-            "scale": model.scale_.to_json(),
-            "n_users": len(model.user_ids_),
-            "n_items": len(model.item_ids_),
-            "user_ids": model.user_ids_.to_json(),
-            "item_ids": model.item_ids_.to_json(),
-            "user_meta": _frame_to_json(model.user_meta_),
-            "item_meta": _frame_to_json(model.item_meta_),
-            "data_fingerprint": model.fingerprint_,
-            "weights_sha256": _sha256(tmp / WEIGHTS),
-        }
+        save_file(arrays, str(tmp / WEIGHTS))
+        meta["weights_sha256"] = _sha256(tmp / WEIGHTS)
         (tmp / META).write_text(json.dumps(meta, ensure_ascii=False, allow_nan=False), encoding="utf-8")
         umask = os.umask(0)
         os.umask(umask)
@@ -86,32 +79,42 @@ def save_model(model: Any, path: str | Path) -> Path:
 
 def load_model(path: str | Path) -> Any:
     """Load a model saved with `model.save(dir)`; any problem raises a one-line ModelFormatError."""
-    import embedrec.models  # noqa: F401  (registers every model class)
-    from embedrec.models.base import MODEL_TYPES
-
     root = Path(path)
     meta = read_meta(root)
-    cls = MODEL_TYPES.get(meta["model_type"])
-    if cls is None:
-        raise ModelFormatError(
-            f"{root / META}: unknown model type {meta['model_type']!r}; "
-            f"known: {', '.join(sorted(MODEL_TYPES))}"
-        )
+    cls = _model_class(root, meta)
     arrays = _read_weights(root, meta)
     try:
-        model = cls(**meta["params"])
-        model.user_ids_ = IdMap.from_json(meta["user_ids"])
-        model.item_ids_ = IdMap.from_json(meta["item_ids"])
-        model.scale_ = RatingScale(**meta["scale"])
-        model.user_meta_ = _frame_from_json(meta["user_meta"])
-        model.item_meta_ = _frame_from_json(meta["item_meta"])
-        model.fingerprint_ = str(meta["data_fingerprint"])
-        shape = (len(model.user_ids_), len(model.item_ids_))
-        model.seen_ = sp.csr_matrix(tuple(arrays.pop(k) for k in _SEEN[::-1]), shape=shape)
-        model._set_arrays(arrays, meta["state"])
+        model = cls(**_params(cls, meta["params"]))
+        if hasattr(model, "_validate"):
+            model._validate()  # the saved hyper-parameters must be ones fit would accept
+        model._load_state(arrays, meta["state"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFormatError(f"{root}: saved model is inconsistent ({type(exc).__name__}: {exc})") from None
     return model
+
+
+def _model_class(root: Path, meta: dict[str, Any]) -> type:
+    name, module = meta["model_type"], meta.get("model_module", "")
+    if name not in MODEL_TYPES and isinstance(module, str) and module.startswith("embedrec.models."):
+        try:  # only embedrec's own model modules are ever imported from a file's say-so
+            importlib.import_module(module)
+        except ImportError:
+            pass
+    cls = MODEL_TYPES.get(name)
+    if cls is None:
+        raise ModelFormatError(
+            f"{root / META}: unknown model type {name!r}; known: {', '.join(sorted(MODEL_TYPES))}"
+        )
+    return cls
+
+
+def _params(cls: type, saved: dict[str, Any]) -> dict[str, Any]:
+    """Saved hyper-parameters as `__init__` takes them: JSON lists back to tuples where the default is one."""
+    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()}
+    return {
+        k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
+        for k, v in saved.items()
+    }
 
 
 def read_meta(root: Path) -> dict[str, Any]:
@@ -126,20 +129,23 @@ def read_meta(root: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFormatError(f"{file}: not an embedrec model file (format is not {FORMAT!r})")
     version = meta.get("format_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise ModelFormatError(f"{file}: format_version is missing or not an integer")
     if version > FORMAT_VERSION:
         raise ModelFormatError(
             f"{file}: format version {version} was written by a newer embedrec "
             f"({meta.get('embedrec_version', '?')}); this one reads up to {FORMAT_VERSION} — upgrade embedrec"
         )
-    missing = [
-        k
-        for k in ("model_type", "params", "state", "user_ids", "item_ids", "weights_sha256")
-        if k not in meta
-    ]
-    if missing:
-        raise ModelFormatError(f"{file}: missing field {missing[0]!r}")
+    if version < FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{file}: format version {version} was written by an older embedrec "
+            f"({meta.get('embedrec_version', '?')}); this one reads version {FORMAT_VERSION} — train it again"
+        )
+    for key in ("model_type", "params", "state", "weights_sha256"):
+        if key not in meta:
+            raise ModelFormatError(f"{file}: missing field {key!r}")
+    if not isinstance(meta["params"], dict) or not isinstance(meta["state"], dict):
+        raise ModelFormatError(f"{file}: fields 'params' and 'state' must be objects")
     return meta
 
 
@@ -153,34 +159,32 @@ def _read_weights(root: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     if hashlib.sha256(blob).hexdigest() != meta["weights_sha256"]:
         raise ModelFormatError(f"{file}: corrupt or truncated (sha256 does not match {META})")
     try:
-        arrays = load(blob)
+        return load(blob)
     except Exception as exc:  # safetensors raises its own error types for malformed headers
         raise ModelFormatError(f"{file}: unreadable ({exc})") from None
-    missing = [k for k in _SEEN if k not in arrays]
-    if missing:
-        raise ModelFormatError(f"{file}: array {missing[0]!r} is missing")
-    return arrays
 
 
 def _sha256(file: Path) -> str:
     return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Hyper-parameters and small state as plain JSON values (tuples become lists, numpy scalars floats)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"cannot save the non-finite value {value!r}")
+        raise ParameterError(f"cannot save the non-finite value {value!r}")
     return value
 
 
-def _frame_to_json(df: pd.DataFrame | None) -> dict[str, Any] | None:
-    """Display metadata column by column; NaN becomes null and comes back as NaN."""
+def frame_to_json(df: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Metadata column by column; NaN becomes null and comes back as NaN."""
     if df is None:
         return None
     data = {}
@@ -196,7 +200,7 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float | np.floating) and math.isnan(value))
 
 
-def _frame_from_json(data: dict[str, Any] | None) -> pd.DataFrame | None:
+def frame_from_json(data: dict[str, Any] | None) -> pd.DataFrame | None:
     if data is None:
         return None
     out = {}

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from torch import nn
 
 from embedrec.checks import check_choice, check_positive
 from embedrec.errors import DivergenceError, ParameterError
+from embedrec.models.progress import TrainHistory, progress
 
 
 def _one_cycle(progress: float) -> float:
@@ -79,16 +80,6 @@ class TrainConfig:
             check_positive("patience", self.patience, integer=True)
         if self.threads is not None:
             check_positive("threads", self.threads, integer=True)
-
-
-@dataclass
-class TrainHistory:
-    """What happened during training: one entry per epoch run."""
-
-    train_loss: list[float] = field(default_factory=list)
-    valid_rmse: list[float] = field(default_factory=list)
-    best_epoch: int = 0
-    seconds: float = 0.0
 
 
 def resolve_device(device: str) -> torch.device:
@@ -210,7 +201,7 @@ def _run(
         steps_per_epoch = max(1, math.ceil(n / config.batch_size))
         total = config.epochs * steps_per_epoch
         best, best_state, stale = math.inf, None, 0
-        with _progress(config) as bar:
+        with progress(config.description, config.epochs, unit=config.unit, verbose=config.verbose) as bar:
             for epoch in range(config.epochs):
                 order = torch.randperm(n, generator=gen).to(dev)
                 loss_sum = torch.zeros((), device=dev)
@@ -261,46 +252,3 @@ def _check_finite(module: nn.Module, loss: float, epoch: int, lr: float) -> None
             f"training diverged in epoch {epoch + 1} (loss {loss:g}, or weights not finite) "
             f"with lr={lr:g}; lower the learning rate (try lr={lr / 10:g})"
         )
-
-
-class _Bar:
-    """A rich progress bar with one tick per epoch showing train loss and valid RMSE."""
-
-    def __init__(self, config: TrainConfig) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn(config.unit + "  loss {task.fields[loss]}  valid RMSE {task.fields[rmse]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        )
-        self.task = self.progress.add_task(config.description, total=config.epochs, loss="-", rmse="-")
-
-    def update(self, epoch: int, loss: float, rmse: float) -> None:
-        shown = "-" if math.isnan(rmse) else f"{rmse:.4f}"
-        self.progress.update(self.task, completed=epoch + 1, loss=f"{loss:.4f}", rmse=shown)
-
-
-def progress(config: TrainConfig) -> _progress:
-    """The per-epoch bar of the shared loop (None inside the block when verbose=False), for other fitters."""
-    return _progress(config)
-
-
-class _progress:
-    """Context manager yielding a _Bar, or None when verbose=False."""
-
-    def __init__(self, config: TrainConfig) -> None:
-        self.bar = _Bar(config) if config.verbose else None
-
-    def __enter__(self) -> _Bar | None:
-        if self.bar is not None:
-            self.bar.progress.start()
-        return self.bar
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.progress.stop()

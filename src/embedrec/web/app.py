@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -20,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from embedrec import __version__
 from embedrec.errors import EmbedrecError, UnknownIdError
+from embedrec.query.recommender import Recommender
 from embedrec.web.schemas import (
     MAX_TITLE,
     Health,
@@ -43,11 +45,12 @@ NOT_FOUND = {404: {"model": Problem, "description": "Unknown id or title (the me
 
 
 def create_app(model: Any, *, map_methods: list[str] | None = None) -> FastAPI:
-    """The app for a fitted model or a saved model directory; `map_methods` limits GET /map's choices."""
+    """The app for a Recommender, a fitted model or a saved model directory; `map_methods` limits
+    GET /map's choices."""
     if isinstance(model, str | Path):
-        from embedrec.models.persist import load_model
-
-        model = load_model(model)
+        model = Recommender.load(model)
+    elif not isinstance(model, Recommender):
+        model = Recommender(model)
     service = ModelService(model)
     methods = list(map_methods) if map_methods is not None else service.map_methods()
     MapMethod = Literal[tuple(methods)] if methods else str  # noqa: N806 - a type, named like one
@@ -79,7 +82,7 @@ def create_app(model: Any, *, map_methods: list[str] | None = None) -> FastAPI:
             "version": __version__,
             "n_users": len(service.user_ids),
             "n_items": len(service.item_ids),
-            "n_factors": int(m.item_factors_.shape[1]),
+            "n_factors": int(m.item_vectors().shape[1]) if service.has_vectors else 0,
             "scale": {"low": m.scale_.low, "high": m.scale_.high, "step": m.scale_.step},
             "map_methods": methods,
         }
@@ -104,7 +107,12 @@ def create_app(model: Any, *, map_methods: list[str] | None = None) -> FastAPI:
         item_id: RawIdPath,
         n: Annotated[TopN, Query()] = 10,
         metric: Metric = "cosine",
-        min_ratings: Annotated[int, Query(ge=0, le=1_000_000, description="Skip rarely rated items.")] = 0,
+        min_ratings: Annotated[
+            int | None,
+            Query(
+                ge=0, le=1_000_000, description="Skip items rated less often (default: the server's policy)."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """The `n` items whose embeddings are closest to this one's ("more like this")."""
         item, items = service.similar(item_id, n, metric, min_ratings)
@@ -150,16 +158,25 @@ def create_app(model: Any, *, map_methods: list[str] | None = None) -> FastAPI:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """Our errors become a JSON `detail`: unknown ids 404, any other bad input 422."""
+    """Our errors become a JSON `detail`: unknown ids 404, any other bad input 422. Any other exception is
+    a bug: FastAPI logs its traceback and answers 500."""
 
     @app.exception_handler(UnknownIdError)
     def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(EmbedrecError)
-    @app.exception_handler(ValueError)
     def _invalid(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """One line naming the first bad field, never the input itself (it may be megabytes, or NaN)."""
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}{more}"}, status_code=422)
 
 
 def _add_docs(app: FastAPI) -> None:

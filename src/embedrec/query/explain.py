@@ -1,0 +1,131 @@
+"""`Explanation`: why a model scores an item for a user, as terms that add up to the score exactly.
+
+The terms come from the estimator (`explain_indices`): biases, each rated item's share of the user's
+vector, a prior and a rest. For rating models each term is also given in stars: the non-global terms
+share the distance between link(global bias) and the predicted rating in proportion to their values,
+so the stars add up to the predicted rating exactly too and keep each term's sign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Group
+from rich.table import Table
+
+from embedrec.data.catalogue import Catalogue
+from embedrec.models.base import Term
+
+SHOWN = 5  # rated items shown by __str__ and the rich table; the frame holds them all
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """The terms behind one score: `terms` has columns term, item, title, rating, value (score units)
+    and, for rating models, stars (rating units); they sum to `score` and `prediction` respectively."""
+
+    user: Any  # raw user id, or None for a folded-in user
+    item: Any
+    title: str
+    score: float
+    prediction: float | None  # the predicted rating, for rating models
+    terms: pd.DataFrame
+
+    @classmethod
+    def build(
+        cls,
+        user: Any,
+        item: Any,
+        catalogue: Catalogue,
+        terms: Sequence[Term],
+        score: float,
+        link: Callable[[np.ndarray], np.ndarray] | None,
+    ) -> Explanation:
+        """Attach raw ids, titles and (given the model's link) stars to an estimator's terms."""
+        rows = [
+            {
+                "term": t.kind,
+                "item": None if t.item is None else catalogue.ids.raw_id(t.item),
+                "title": "" if t.item is None else catalogue.titles[t.item],
+                "rating": np.nan if t.rating is None else t.rating,
+                "value": t.value,
+            }
+            for t in terms
+        ]
+        frame = pd.DataFrame(rows, columns=["term", "item", "title", "rating", "value"])
+        prediction = None
+        if link is not None:
+            prediction = float(link(np.float32(score)))
+            frame["stars"] = _stars(frame, score, prediction, link)
+        return cls(user, item, catalogue.titles[catalogue.ids.index(item)], float(score), prediction, frame)
+
+    @property
+    def rated(self) -> pd.DataFrame:
+        """The rated (or liked) items' terms, largest |contribution| first."""
+        mask = self.terms["item"].notna()
+        column = "stars" if "stars" in self.terms else "value"
+        out = self.terms[mask]
+        return out.iloc[np.argsort(-np.abs(out[column].to_numpy()), kind="stable")].reset_index(drop=True)
+
+    def _headline(self) -> str:
+        who = "a new user" if self.user is None else f"user {self.user}"
+        if self.prediction is not None:
+            return f"{who} × {self.title}: predicted {self.prediction:.2f}"
+        return f"{who} × {self.title}: score {self.score:.3f}"
+
+    def _lines(self) -> list[tuple[str, float]]:
+        """(label, amount) per shown term: stars for rating models, score units otherwise."""
+        column = "stars" if "stars" in self.terms else "value"
+        fixed = self.terms[self.terms["item"].isna()]
+        rated = self.rated
+        lines = [(str(r.term), float(getattr(r, column))) for r in fixed.itertuples()]
+        for r in rated.head(SHOWN).itertuples():
+            label = f"{r.title} ({r.rating:g})" if np.isfinite(r.rating) else str(r.title)
+            lines.append((label, float(getattr(r, column))))
+        rest = float(rated[column].iloc[SHOWN:].sum())
+        if len(rated) > SHOWN:
+            lines.append((f"{len(rated) - SHOWN} other items", rest))
+        return lines
+
+    def __str__(self) -> str:
+        unit = "★" if self.prediction is not None else ""
+        body = "\n".join(f"  {amount:+7.3f}{unit}  {label}" for label, amount in self._lines())
+        return f"{self._headline()}\n{body}"
+
+    def __rich__(self) -> Group:
+        table = Table(title=self._headline(), title_justify="left")
+        table.add_column("because of", overflow="fold")
+        table.add_column("stars" if self.prediction is not None else "score", justify="right", no_wrap=True)
+        for label, amount in self._lines():
+            table.add_row(label, f"{amount:+.3f}")
+        return Group(table)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{_escape(label)}</td><td style='text-align:right'>{amount:+.3f}</td></tr>"
+                       for label, amount in self._lines())  # fmt: skip
+        return f"<table><caption>{_escape(self._headline())}</caption>{rows}</table>"
+
+
+def _stars(
+    frame: pd.DataFrame, score: float, prediction: float, link: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Each term in rating units: link(global) for the global bias, the rest proportional to their values."""
+    values = frame["value"].to_numpy(dtype=np.float64)
+    is_global = (frame["term"] == "global bias").to_numpy()
+    base_score = float(values[is_global].sum())
+    base = float(link(np.float32(base_score))) if is_global.any() else 0.0
+    rest = score - base_score
+    if abs(rest) > 1e-9:
+        scale = (prediction - base) / rest
+    else:  # the derivative of the link at the score
+        eps = 1e-3
+        scale = float(link(np.float32(score + eps)) - link(np.float32(score - eps))) / (2 * eps)
+    return np.where(is_global, base, values * scale)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
