@@ -103,6 +103,7 @@ def popular_vectors(small_model) -> np.ndarray:
     return table.vectors[most_rated(table, 300)]
 
 
+@pytest.mark.slow
 def test_tsne_is_seeded(popular_vectors: np.ndarray) -> None:
     a = project(popular_vectors, "tsne", seed=3)
     b = project(popular_vectors, "tsne", seed=3)
@@ -110,6 +111,7 @@ def test_tsne_is_seeded(popular_vectors: np.ndarray) -> None:
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_umap_is_seeded(popular_vectors: np.ndarray) -> None:
     pytest.importorskip("umap", reason="umap-learn is not installed (pip install 'embedrec[umap]')")
     a = project(popular_vectors, "umap", seed=3)
