@@ -36,6 +36,7 @@ EXPECTED = {
     "UnsupportedQueryError",
     "__version__",
     "compare_onehot_lookup",
+    "data_parallel",
     "export",
     "init_matrix",
     "list_datasets",

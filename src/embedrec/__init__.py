@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "DotBias": "embedrec.models.dotbias",
     "FactorModel": "embedrec.models.factor",
     "NeuralCF": "embedrec.models.neural",
+    "data_parallel": "embedrec.models.distributed",
     "load_model": "embedrec.models.persist",
     "compare_onehot_lookup": "embedrec.models.onehot",
     "lookup": "embedrec.models.onehot",

@@ -1,6 +1,8 @@
 """CLI verbs that fit and score rating models: `train`, `evaluate`, `predict` and `demo`.
 
 embedrec train ml-100k --model dotbias --split u1 --out models/ml100k
+embedrec train ml-100k --model dotbias --nproc 2        # data-parallel over 2 local processes
+torchrun --nproc-per-node 2 -m embedrec train ml-100k --model dotbias   # the same, started by torchrun
 embedrec evaluate models/ml100k ml-100k --split u1
 embedrec predict models/ml100k --user 196 --item 242
 embedrec demo
@@ -37,6 +39,7 @@ MODELS = {
     "mean": "GlobalMean",
 }
 DEFAULT_MODEL = next(iter(MODELS))
+PARALLEL = ("dotbias", "neural")  # the models of the shared torch loop: they train data-parallel
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*FOLDS, "random", "user", "temporal", "none")
 
@@ -133,18 +136,85 @@ def train(
         int | None, typer.Option("--epochs", help="Training epochs (dotbias, neural).", min=1)
     ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (dotbias, neural).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Ratings per step, over all processes.", min=1)
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu or cuda (dotbias, neural); cuda: one GPU per process.")
+    ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc", help="Train data-parallel over this many local processes (dotbias, neural).", min=1
+        ),
+    ] = 1,
+    shard_tables: Annotated[
+        bool,
+        typer.Option("--shard-tables", help="Split the embedding tables row-wise over the processes."),
+    ] = False,
     seed: SeedOpt = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Fit a model on the training part of a split, report RMSE/MAE, and optionally save it."""
-    settings = {"n_factors": factors, "sweeps": sweeps, "epochs": epochs, "lr": lr}
-    fitted, train_part, test_part, seconds = _fit(data, model, split, test_fraction, seed, quiet, **settings)
+    """Fit a model on the training part of a split, report RMSE/MAE, and optionally save it.
+
+    Under torchrun, or with --nproc, every process trains on its shard of the ratings and rank 0
+    prints and saves.
+    """
+    from embedrec.models.distributed import spawn, world_size_from_env
+
+    settings = {
+        "n_factors": factors,
+        "sweeps": sweeps,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "device": device,
+    }
+    job = (data, model, split, test_fraction, seed, quiet, out, shard_tables, settings)
+    if (nproc > 1 or world_size_from_env() > 1) and model not in PARALLEL:
+        raise typer.BadParameter(
+            f"the {model} model trains in one process; --nproc and torchrun apply to {', '.join(PARALLEL)}",
+            param_hint="--model",
+        )
+    if nproc > 1 and world_size_from_env() > 1:
+        raise typer.BadParameter(
+            "torchrun already started the processes: leave --nproc out", param_hint="--nproc"
+        )
+    make_model(model, seed=seed, **settings)  # bad names and settings fail here, once, not in every process
+    if split not in SPLITS:
+        split_data(data, split)  # raises the usage error
+    if nproc > 1:
+        spawn(nproc, _train_process, *job)
+    else:
+        _train_process(*job)
+
+
+def _train_process(
+    data: str,
+    model: str,
+    split: str,
+    test_fraction: float,
+    seed: int,
+    quiet: bool,
+    out: Path | None,
+    shard_tables: bool,
+    settings: dict[str, Any],
+) -> None:
+    """`train` in one process of a job (or the only one): fit data-parallel; rank 0 reports and saves."""
+    from embedrec.models.distributed import data_parallel
+
+    with data_parallel(shard_tables=shard_tables) as hook:
+        fitted, train_part, test_part, seconds = _fit(
+            data, model, split, test_fraction, seed, quiet, **settings
+        )
+    if hook.rank != 0:
+        return
     rows = {"train": score(fitted, train_part)}
     if test_part is not None and len(test_part):
         rows["test"] = score(fitted, test_part)
-    console.print(
-        metrics_table(rows, f"{type(fitted).__name__} on {data} ({split} split), fit in {seconds:.1f} s")
-    )
+    processes = f" on {hook.world_size} processes" if hook.world_size > 1 else ""
+    title = f"{type(fitted).__name__} on {data} ({split} split), fit in {seconds:.1f} s{processes}"
+    console.print(metrics_table(rows, title))
     if out is not None:
         path = fitted.save(out)
         console.print(f"saved to [bold]{path}[/]")

@@ -174,6 +174,10 @@ class NeuralNet(nn.Module):
         wi = self.item_reg_weight.to(p.device)[items]  # (batch,)
         return self.reg * ((p * p).sum(-1) * wu + (q * q).sum(-1) * wi).mean()
 
+    def shard_tables(self) -> list[str]:
+        """The tables worth splitting over processes (models/sharded.py); side-feature tables are tiny."""
+        return ["user_factors", "item_factors", "user_bias", "item_bias"]
+
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Weight decay on the MLP weights; embeddings are regularised by `penalty`."""
         mlp_weights = [m.weight for m in self.mlp if isinstance(m, nn.Linear)]
@@ -189,7 +193,8 @@ class NeuralCF(SigmoidFactorModel):
     with the model. Fitted: the torch module `net_`, plus `user_factors_`, `item_factors_`, `user_bias_`,
     `item_bias_` and `global_bias_` as numpy arrays (the embeddings, for similarity queries).
     Defaults were tuned on ML-100K's u1–u5 folds with its side features: mean test RMSE 0.902.
-    A new user is folded in by gradient steps on their vector and bias alone.
+    A new user is folded in by gradient steps on their vector and bias alone. Like DotBias it takes
+    `device`, `compile` and `mixed_precision`, and trains over several processes in `data_parallel()`.
     """
 
     linear = False  # the score goes through the MLP: no approximate dot-product search
@@ -214,6 +219,8 @@ class NeuralCF(SigmoidFactorModel):
         patience: int | None = None,
         seed: int = 0,
         device: str = "cpu",
+        compile: bool = False,
+        mixed_precision: bool = False,
         verbose: bool = True,
     ) -> None:
         self.n_factors = n_factors
@@ -232,6 +239,8 @@ class NeuralCF(SigmoidFactorModel):
         self.patience = patience
         self.seed = seed
         self.device = device
+        self.compile = compile
+        self.mixed_precision = mixed_precision
         self.verbose = verbose
 
     def _validate(self) -> None:
