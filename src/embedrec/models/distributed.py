@@ -57,6 +57,16 @@ def default_backend() -> str:
     return "gloo"
 
 
+def shard_rows(n: int, rank: int, world_size: int) -> tuple[np.ndarray, int]:
+    """Rank's rows of n: every world_size-th of one seeded permutation, starting at `rank`, the shorter
+    shards wrapping around to the common length ⌈n / world_size⌉ so that every process takes as many
+    steps; and how many of them are its own (the first ones). The own rows of all ranks partition n."""
+    per = math.ceil(n / world_size)
+    positions = rank + world_size * np.arange(per)
+    rows = np.random.default_rng(SHARD_SEED).permutation(n)[positions % n] if n else positions[:0]
+    return rows, int((positions < n).sum())
+
+
 class DataParallel(LoopHook):
     """The loop hook of one process of a data-parallel job: shards rows, averages gradients.
 
@@ -77,13 +87,7 @@ class DataParallel(LoopHook):
         return device
 
     def shard(self, arrays: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], int]:
-        """Every world_size-th row of one seeded permutation, starting at this rank; the shorter shards
-        wrap around to the common length ⌈n / world_size⌉ (so every process takes as many steps)."""
-        n = len(arrays[0])
-        per = math.ceil(n / self.world_size)
-        positions = self.rank + self.world_size * np.arange(per)
-        own = int((positions < n).sum())
-        rows = np.random.default_rng(SHARD_SEED).permutation(n)[positions % n]
+        rows, own = shard_rows(len(arrays[0]), self.rank, self.world_size)
         return tuple(np.asarray(a)[rows] for a in arrays), own
 
     def prepare(self, module: nn.Module) -> None:
