@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
-from embedrec.models.gibbs import _newton_terms, _RunningMean, _Side, conditional, draw_normal_wishart
+import embedrec
+from embedrec.models.gibbs import (
+    _newton_terms,
+    _newton_terms_parallel,
+    _RunningMean,
+    _Side,
+    conditional,
+    draw_normal_wishart,
+)
 
 OFFSET = 0.3
 
@@ -105,3 +115,33 @@ def test_running_mean_matches_the_dense_truncated_svd_of_the_average() -> None:
     assert np.linalg.norm(got - best) <= 1e-3 * np.linalg.norm(best)
     np.testing.assert_allclose(user_bias, np.mean([p[:, 0] for p, _ in samples], 0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(item_bias, np.mean([q[:, 0] for _, q in samples], 0), rtol=1e-5, atol=1e-6)
+
+
+def test_threaded_sweep_pieces_equal_the_one_thread_ones() -> None:
+    """The per-rating kernel over numba's threads and the per-row products in blocks of rows over a pool
+    compute what the one-thread versions do (sums in another order only)."""
+    users, items, ratings = _ratings(n_users=40, n_items=30, seed=3)
+    rng = np.random.default_rng(5)
+    own = rng.normal(0, 0.5, (40, 5)).astype(np.float32)
+    other = rng.normal(0, 0.5, (30, 5)).astype(np.float32)
+    one, three = _Side(users, items, ratings, 40, 30), _Side(users, items, ratings, 40, 30, blocks=3)
+    assert len(three.blocks) == 3 and sum(part.nnz for _, _, part in three.blocks) == len(ratings)
+    args = (own, other, np.float32(OFFSET))
+    err = _newton_terms(one.rows, one.cols, one.ratings, *args, one.weight, one.target)
+    err3 = _newton_terms_parallel(three.rows, three.cols, three.ratings, *args, three.weight, three.target)
+    assert np.isclose(err, err3, rtol=1e-5)
+    np.testing.assert_allclose(three.weight, one.weight, rtol=1e-6)
+    with ThreadPoolExecutor(3) as pool:
+        threaded = three.statistics(torch.from_numpy(other), pool)
+    for a, b in zip(threaded, one.statistics(torch.from_numpy(other)), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_two_threads_sample_the_same_chain() -> None:
+    users, items, ratings = _ratings(n_users=60, n_items=40, seed=9)
+    data = embedrec.Interactions.from_arrays(users, items, np.round(ratings * 4.8 + 0.6))
+    one = embedrec.BayesianDotBias(n_factors=3, sweeps=12, verbose=False).fit(data)
+    two = embedrec.BayesianDotBias(n_factors=3, sweeps=12, threads=2, verbose=False).fit(data)
+    np.testing.assert_allclose(
+        two.predict(users, items, raw=False), one.predict(users, items, raw=False), atol=1e-3
+    )

@@ -25,7 +25,8 @@ class BayesianDotBias(SigmoidFactorModel):
 
     Defaults (8 factors, 90 sweeps, the first 10 discarded) were tuned on ML-100K's u1–u5 folds: mean
     test RMSE 0.897 at about 0.9 s per fit. `history_` has one entry per sweep: the training MSE of the
-    sweep's draw and, given `valid`, the valid RMSE of the posterior mean so far.
+    sweep's draw and, given `valid`, the valid RMSE of the posterior mean so far. `threads` > 1 spreads
+    each sweep over that many cores, which pays from about a million ratings (BENCHMARKS.md).
     """
 
     def __init__(
@@ -35,18 +36,21 @@ class BayesianDotBias(SigmoidFactorModel):
         sweeps: int = 90,
         y_margin: float = 0.1,
         seed: int = 0,
+        threads: int = 1,
         verbose: bool = True,
     ) -> None:
         self.n_factors = n_factors
         self.sweeps = sweeps
         self.y_margin = y_margin
         self.seed = seed
+        self.threads = threads
         self.verbose = verbose
 
     def _validate(self) -> None:
         super()._validate()
         check_positive("n_factors", self.n_factors, integer=True)
         check_positive("sweeps", self.sweeps, integer=True)
+        check_positive("threads", self.threads, integer=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ParameterError(f"seed must be an integer, got {self.seed!r}")
 
@@ -68,6 +72,7 @@ class BayesianDotBias(SigmoidFactorModel):
                 seed=self.seed,
                 valid=None if valid is None else (valid.users, valid.items, valid.ratings.astype(np.float64)),
                 on_sweep=None if bar is None else bar.update,
+                threads=self.threads,
             )
         self.user_factors_, self.item_factors_ = result.user_factors, result.item_factors
         self.user_bias_, self.item_bias_ = result.user_bias, result.item_bias

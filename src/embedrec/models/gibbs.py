@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numba
@@ -40,7 +41,25 @@ class GibbsResult:
     valid_rmse: list[float] = field(default_factory=list)  # of the running posterior mean, when asked
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract", "afn", "reassoc"})
+FASTMATH = {"contract", "afn", "reassoc"}
+
+
+@numba.njit(inline="always", fastmath=FASTMATH)
+def _newton_term(n, rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
+    """Rating n's Gauss-Newton weight and weighted target (see _newton_terms); returns its (r - r̂)²."""
+    i, j = rows[n], cols[n]
+    mine = own[i, 0]
+    for d in range(1, own.shape[1]):
+        mine += own[i, d] * other[j, d]
+    s = 1.0 / (1.0 + math.exp(-(offset + other[j, 0] + mine)))
+    slope = s * (1.0 - s)
+    error = ratings[n] - s
+    weight[n] = slope * slope
+    target[n] = slope * (slope * mine + error)
+    return error * error
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _newton_terms(rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
     """Per rating: the Gauss-Newton weight and weighted target of the row's fit; returns Σ (r - r̂)².
 
@@ -49,19 +68,18 @@ def _newton_terms(rows, cols, ratings, own, other, offset, weight, target):  # p
     x·[1, other] + (r - f(z)) / f'(z) with weight f'(z)²; `target` holds weight × that, so no division by
     a vanishing f' happens. Column 0 of a row holds its bias.
     """
-    k = own.shape[1]
     total = 0.0
     for n in range(rows.shape[0]):
-        i, j = rows[n], cols[n]
-        mine = own[i, 0]
-        for d in range(1, k):
-            mine += own[i, d] * other[j, d]
-        s = 1.0 / (1.0 + math.exp(-(offset + other[j, 0] + mine)))
-        slope = s * (1.0 - s)
-        error = ratings[n] - s
-        total += error * error
-        weight[n] = slope * slope
-        target[n] = slope * (slope * mine + error)
+        total += _newton_term(n, rows, cols, ratings, own, other, offset, weight, target)
+    return total
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
+def _newton_terms_parallel(rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
+    """_newton_terms with the ratings split over numba's threads."""
+    total = 0.0
+    for n in numba.prange(rows.shape[0]):
+        total += _newton_term(n, rows, cols, ratings, own, other, offset, weight, target)
     return total
 
 
@@ -69,7 +87,13 @@ class _Side:
     """The rows of one side (users or items) with the ratings grouped by row, for per-row statistics."""
 
     def __init__(
-        self, rows: np.ndarray, cols: np.ndarray, ratings: np.ndarray, n_rows: int, n_cols: int
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        ratings: np.ndarray,
+        n_rows: int,
+        n_cols: int,
+        blocks: int = 1,
     ) -> None:
         order = np.arange(1, len(rows) + 1, dtype=np.float64)
         m = sp.csr_matrix((order, (rows, cols)), shape=(n_rows, n_cols))  # (n_rows, n_cols)
@@ -79,18 +103,49 @@ class _Side:
         self.ratings = ratings[perm]
         self.weight = np.empty(len(rows), np.float32)
         self.target = np.empty(len(rows), np.float32)
+        self.blocks = self._blocks(blocks) if blocks > 1 else []  # for a pool of threads: see statistics
 
-    def statistics(self, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Σ w z zᵀ and Σ w·t z per row, z = [1, other row's factors], w and t from self.weight/target."""
+    def _blocks(self, n: int) -> list[tuple[slice, slice, sp.csr_matrix]]:
+        """n blocks of rows holding about as many ratings each: (rows, their ratings, that part of matrix)."""
+        m, nnz = self.matrix, self.matrix.nnz
+        cuts = np.unique(np.searchsorted(m.indptr, np.linspace(0, nnz, n + 1)[1:-1]).clip(0, m.shape[0]))
+        bounds = [0, *cuts.tolist(), m.shape[0]]
+        blocks = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            s, e = int(m.indptr[a]), int(m.indptr[b])
+            part = sp.csr_matrix(
+                (m.data[s:e], m.indices[s:e], m.indptr[a : b + 1] - s), shape=(b - a, m.shape[1])
+            )
+            blocks.append((slice(a, b), slice(s, e), part))
+        return blocks
+
+    def statistics(
+        self, other: torch.Tensor, pool: ThreadPoolExecutor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Σ w z zᵀ and Σ w·t z per row, z = [1, other row's factors], w and t from self.weight/target;
+        with a `pool`, blocks of rows go to its threads (scipy's product releases the GIL)."""
         d = other.shape[1]
         z = other.clone()
         z[:, 0] = 1.0  # the other side's bias is a known offset, so its slot is the constant 1
         zn = z.numpy()
         ti, tj = np.triu_indices(d)
-        self.matrix.data = self.weight
-        gram = self.matrix @ (zn[:, ti] * zn[:, tj])  # (n_rows, d(d+1)/2): symmetric, upper half only
-        self.matrix.data = self.target
-        rhs = self.matrix @ zn  # (n_rows, d)
+        pairs = zn[:, ti] * zn[:, tj]  # (n_other, d(d+1)/2): the Gram matrix is symmetric, upper half only
+        if pool is None:
+            self.matrix.data = self.weight
+            gram = self.matrix @ pairs  # (n_rows, d(d+1)/2)
+            self.matrix.data = self.target
+            rhs = self.matrix @ zn  # (n_rows, d)
+        else:
+            gram = np.empty((self.matrix.shape[0], len(ti)), np.float32)
+            rhs = np.empty((self.matrix.shape[0], d), np.float32)
+
+            def block(rows: slice, entries: slice, part: sp.csr_matrix) -> None:
+                part.data = self.weight[entries]
+                gram[rows] = part @ pairs
+                part.data = self.target[entries]
+                rhs[rows] = part @ zn
+
+            list(pool.map(lambda b: block(*b), self.blocks))
         full = np.zeros((d, d), np.int64)
         full[ti, tj] = full[tj, ti] = np.arange(len(ti))
         gram_t = torch.index_select(torch.from_numpy(gram), 1, torch.from_numpy(full.ravel()))
@@ -140,16 +195,39 @@ def gibbs_factors(
     seed: int = 0,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     on_sweep: Callable[[int, float, float], None] | None = None,
+    threads: int = 1,
 ) -> GibbsResult:
     """Sample the posterior of DotBias for `sweeps` sweeps; return its mean as a rank-`n_factors` model.
 
     `y_range` is the sigmoid's (low', high'). `valid` (users, items, ratings) is scored after each sweep
     by the posterior mean so far (the draw itself during burn-in); `on_sweep(sweep, train_mse,
-    valid_rmse)` is called after each sweep (valid_rmse is NaN without `valid`)."""
-    with torch_threads(1):  # many small products: one thread beats synchronising two
-        return _sample(
-            users, items, ratings, n_users, n_items, n_factors, sweeps, y_range, seed, valid, on_sweep
-        )
+    valid_rmse)` is called after each sweep (valid_rmse is NaN without `valid`). `threads` > 1 splits
+    the per-rating and per-row work over that many cores (worth it from about a million ratings)."""
+    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None  # the rows' statistics, in blocks
+    try:
+        with torch_threads(1):  # many small batched solves: threads would only synchronise
+            return _sample(
+                users,
+                items,
+                ratings,
+                n_users,
+                n_items,
+                n_factors,
+                sweeps,
+                y_range,
+                seed,
+                valid,
+                on_sweep,
+                pool,
+                threads,
+            )
+    finally:
+        numba.set_num_threads(before)
+        if pool is not None:
+            pool.shutdown()
 
 
 def _sample(
@@ -164,6 +242,8 @@ def _sample(
     seed: int,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     on_sweep: Callable[[int, float, float], None] | None,
+    pool: ThreadPoolExecutor | None,
+    threads: int,
 ) -> GibbsResult:
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -174,7 +254,10 @@ def _sample(
     share = float(unit.mean(dtype=np.float64))
     offset = math.log(share / (1 - share))  # σ(offset) gives the mean rating
     d = n_factors + 1  # column 0 holds the bias
-    sides = (_Side(idx[0], idx[1], unit, n_users, n_items), _Side(idx[1], idx[0], unit, n_items, n_users))
+    sides = (
+        _Side(idx[0], idx[1], unit, n_users, n_items, blocks=threads),
+        _Side(idx[1], idx[0], unit, n_items, n_users, blocks=threads),
+    )
     x = [torch.randn(n, d, generator=gen) * 0.1 for n in (n_users, n_items)]
     for rows in x:
         rows[:, 0] = 0.0
@@ -185,7 +268,8 @@ def _sample(
         """Fill side s's Gauss-Newton weights and targets at the current draws; return Σ (r - r̂)²."""
         side = sides[s]
         own, other = x[s].numpy(), x[1 - s].numpy()
-        return _newton_terms(
+        kernel = _newton_terms if pool is None else _newton_terms_parallel
+        return kernel(
             side.rows, side.cols, side.ratings, own, other, np.float32(offset), side.weight, side.target
         )
 
@@ -204,7 +288,7 @@ def _sample(
         for s, side in enumerate(sides):
             if s == 1:
                 newton(1)
-            gram, rhs = side.statistics(x[1 - s])
+            gram, rhs = side.statistics(x[1 - s], pool)
             centre, precision = draw_normal_wishart(x[s].numpy(), rng)
             chol, b = conditional(gram, rhs, alpha, centre, precision)
             half = torch.linalg.solve_triangular(chol, b.unsqueeze(-1), upper=False)  # (n, d, 1)
