@@ -32,7 +32,7 @@ def synthetic_arrays(n_ratings: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
     cumulative = np.cumsum(weights / weights.sum())
     keys = np.empty(0, dtype=np.int64)
     while len(keys) < n_ratings:  # top up until there are enough distinct pairs
-        n = int((n_ratings - len(keys)) * 1.2) + 1000
+        n = int((n_ratings - len(keys)) * 1.4) + 1000  # repeats are a few %: mostly one round
         users = rng.choice(n_users, size=n, p=share)
         items = np.minimum(np.searchsorted(cumulative, rng.random(n)), n_items - 1)
         keys = np.union1d(keys, users.astype(np.int64) * n_items + items)
@@ -40,8 +40,11 @@ def synthetic_arrays(n_ratings: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
     users, items = (keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32)
     p = rng.normal(0, 0.5, (n_users, 8)).astype(np.float32)
     q = rng.normal(0, 0.5, (n_items, 8)).astype(np.float32)
-    raw = 3.6 + np.einsum("nk,nk->n", p[users], q[items]) + rng.normal(0, 0.8, n_ratings)
-    return users, items, np.clip(np.round(raw * 2) / 2, 0.5, 5.0).astype(np.float32)
+    raw = rng.normal(3.6, 0.8, n_ratings).astype(np.float32)
+    for s in range(0, n_ratings, 1 << 22):  # in chunks: the gathered rows of all ratings would take GBs
+        rows = slice(s, s + (1 << 22))
+        raw[rows] += np.einsum("nk,nk->n", p[users[rows]], q[items[rows]])
+    return users, items, np.clip(np.round(raw * 2) / 2, 0.5, 5.0)
 
 
 def synthetic(n_ratings: int, seed: int = 0) -> embedrec.Interactions:

@@ -125,8 +125,9 @@ class NeuralNet(nn.Module):
         self.register_buffer("item_numeric", torch.from_numpy(items.numeric.copy()))
         self.register_buffer("user_codes", torch.from_numpy(users.codes.copy()))
         self.register_buffer("item_codes", torch.from_numpy(items.codes.copy()))
-        self.user_reg_weight = torch.ones(n_users)  # not saved: only training uses them
-        self.item_reg_weight = torch.ones(n_items)
+        # not saved (only training uses them), but buffers, so they move to the training device once
+        self.register_buffer("user_reg_weight", torch.ones(n_users), persistent=False)
+        self.register_buffer("item_reg_weight", torch.ones(n_items), persistent=False)
         self.low, self.span = y_range[0], y_range[1] - y_range[0]
         self.init_global, self.reg, self.dot = 0.0, 0.0, False
 
@@ -170,8 +171,7 @@ class NeuralNet(nn.Module):
         if not self.reg:
             return self.global_bias.new_zeros(())
         p, q = self.user_factors(users), self.item_factors(items)  # (batch, k) each
-        wu = self.user_reg_weight.to(p.device)[users]  # (batch,)
-        wi = self.item_reg_weight.to(p.device)[items]  # (batch,)
+        wu, wi = self.user_reg_weight[users], self.item_reg_weight[items]  # (batch,) each
         return self.reg * ((p * p).sum(-1) * wu + (q * q).sum(-1) * wi).mean()
 
     def shard_tables(self) -> list[str]:

@@ -19,6 +19,7 @@ class TrainHistory:
     valid_rmse: list[float] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
+    epoch_seconds: list[float] = field(default_factory=list)  # wall time of each epoch's steps
 
 
 class Bar:

@@ -311,6 +311,7 @@ def _run(
         verbose = config.verbose and hook.rank == 0
         with progress(config.description, config.epochs, unit=config.unit, verbose=verbose) as bar:
             for epoch in range(config.epochs):
+                started = time.perf_counter()
                 order = torch.randperm(n, generator=shuffle, device=dev)
                 eu, ei, er = users[order], items[order], ratings[order]  # one gather per epoch
                 loss_sum = torch.zeros((), device=dev)
@@ -329,7 +330,8 @@ def _run(
                     for opt in opts:
                         opt.step()
                     loss_sum += mse.detach() * len(er[rows])
-                train_loss = _epoch_loss(module, loss_sum, n, hook, epoch, config.lr)
+                train_loss = _epoch_loss(module, loss_sum, n, hook, epoch, config.lr)  # waits for the steps
+                history.epoch_seconds.append(time.perf_counter() - started)
                 history.train_loss.append(train_loss)
                 valid_rmse = math.nan
                 if valid is not None:
