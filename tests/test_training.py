@@ -75,7 +75,8 @@ def test_training_restores_torch_threads_and_global_rng(data: Interactions) -> N
 def test_history_records_each_epoch(data: Interactions) -> None:
     model = DotBias(epochs=4, verbose=False).fit(data, data)
     hist = model.history_
-    assert len(hist.train_loss) == len(hist.valid_rmse) == 4 and hist.seconds > 0
+    assert len(hist.train_loss) == len(hist.valid_rmse) == len(hist.epoch_seconds) == 4 and hist.seconds > 0
+    assert sum(hist.epoch_seconds) <= hist.seconds
     assert hist.train_loss[-1] < hist.train_loss[0]
 
 
