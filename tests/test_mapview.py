@@ -109,7 +109,7 @@ def outside(drawn: dict) -> list[str]:
 def test_page_search_hover_click(browser, map_file) -> None:
     page = open_map(browser, map_file, {"width": 1200, "height": 800})
     page.fill("#search", "toy story")
-    page.wait_for_selector("#matches [role='option']")
+    page.wait_for_selector("#matches[aria-busy='false']:not([hidden]) [role='option']")
     assert page.inner_text("#match-count") == "1 match"
     [match] = [p for p in layout(page)["points"] if p["layer"] == "search matches"]
     assert match["id"] == "7"
@@ -125,7 +125,7 @@ def test_page_search_hover_click(browser, map_file) -> None:
     assert page.inner_text("#selected") == name
 
     page.fill("#search", "script")  # a hostile title is found and shown as text
-    page.wait_for_selector("#matches [role='option']")
+    page.wait_for_selector("#matches[aria-busy='false']:not([hidden]) [role='option']")
     assert page.locator("#matches .option-label").first.inner_text() == HOSTILE
     assert not page.problems, page.problems
     page.close()
@@ -140,7 +140,7 @@ def test_keyboard_only(browser, map_file) -> None:
     search = page.locator("#search")
     assert search.get_attribute("role") == "combobox"
     page.keyboard.type("toy")
-    page.wait_for_selector("#search[aria-expanded='true']")
+    page.wait_for_selector("#matches[aria-busy='false']:not([hidden]) [role='option']")
     page.keyboard.press("ArrowDown")
     option = page.locator("#matches [role='option']").first
     assert search.get_attribute("aria-activedescendant") == option.get_attribute("id")
@@ -184,7 +184,7 @@ def test_the_fit_keeps_an_outlier_and_its_neighbours_in_the_frame(browser, table
     page = open_map(browser, map_file, {"width": 390, "height": 844})
     for row in (int(np.argmin(coords[:, 0])), int(np.argmax(coords[:, 0])), int(np.argmax(coords[:, 1]))):
         page.fill("#search", table.labels()[row])
-        page.wait_for_selector("#matches [role='option']")
+        page.wait_for_selector("#matches[aria-busy='false']:not([hidden]) [role='option']")
         page.press("#search", "Enter")  # the first match is chosen
         drawn = layout(page)
         assert [p["id"] for p in drawn["points"] if p["layer"] == "chosen point"] == [str(row)]

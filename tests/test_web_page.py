@@ -95,7 +95,7 @@ def test_keyboard_only_journey(browser, live_url) -> None:
     )
 
     page.keyboard.type("toy story")
-    page.wait_for_selector("#q[aria-expanded='true']")
+    page.wait_for_selector("#suggest[aria-busy='false']:not([hidden]) [role='option']")
     options = page.locator("#suggest [role='option']")
     page.keyboard.press("ArrowDown")
     first_id = options.nth(0).get_attribute("id")
@@ -156,6 +156,29 @@ def test_keyboard_only_journey(browser, live_url) -> None:
     page.wait_for_selector("#similar-panel", state="hidden")
     assert layout(page)["focused"] is None
     assert not page.problems, page.problems
+    page.context.close()
+
+
+def test_enter_on_a_stale_list_searches_the_typed_text(browser, live_url) -> None:
+    page = open_page(browser, live_url, DESKTOP)
+    page.focus("#q")
+    page.keyboard.type("toy")
+    page.wait_for_selector("#suggest[aria-busy='false']:not([hidden]) [role='option']")
+    held = []  # the suggestions for the longer text are slow to come
+    page.route(lambda url: "limit=8" in url and "story" in url, lambda route: held.append(route))
+    page.keyboard.type(" story 2")
+    assert page.get_attribute("#suggest", "aria-busy") == "true"
+    page.keyboard.press("ArrowDown")  # no option of the list made for "toy" becomes active
+    assert page.get_attribute("#q", "aria-activedescendant") is None
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results-title:has-text('toy story 2')")
+    assert page.locator("#suggest").is_hidden()
+    assert page.locator("#results .card .title").first.inner_text() == "Toy Story 2 (1999)"
+    for route in held:
+        with page.expect_request_finished(lambda r: "limit=8" in r.url):
+            route.continue_()
+    page.wait_for_function("true")  # a round trip after the last answer arrived
+    assert page.locator("#suggest").is_hidden()  # late answers do not reopen it
     page.context.close()
 
 

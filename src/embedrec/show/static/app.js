@@ -4,7 +4,7 @@
 import { createApi } from "embedrec/api.js";
 import { fillCards } from "embedrec/cards.js";
 import { createCombobox } from "embedrec/combobox.js";
-import { announce, displayTitle, el, fmt, plural, stars } from "embedrec/dom.js";
+import { announce, displayTitle, el, fmt, plural, stars, titleWithYear } from "embedrec/dom.js";
 import { renderLegend } from "embedrec/legend.js";
 import { createMap } from "embedrec/map.js";
 import { RatingStore, renderRated, repaintSliders } from "embedrec/ratings.js";
@@ -82,7 +82,7 @@ async function start(doc) {
     if (m.genres[i]) lines.push(m.genres[i].split("|").join(" · "));
     lines.push(plural(m.n_ratings[i], "rating")
       + (mine ? ` · you: ${stars(mine.rating)}` : "") + (rec ? ` · predicted ${rec.score.toFixed(1)}★` : ""));
-    return { title: m.titles[i], lines };
+    return { title: titleWithYear(m.titles[i]), lines };
   }
 
   // -- search -------------------------------------------------------------------------------------------

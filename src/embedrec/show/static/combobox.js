@@ -1,6 +1,8 @@
 // A search box as an ARIA 1.2 combobox: the input controls a listbox of suggestions; Down and Up move the
 // active option (aria-activedescendant, focus stays in the input), Enter picks it or submits the text,
-// Escape closes the list (or clears the text when the list is closed).
+// Escape closes the list (or clears the text when the list is closed). While the suggestions for the
+// text just typed are on their way, the list is stale (aria-busy): Enter submits the text instead of
+// picking a suggestion made for fewer letters.
 import { debounce, el } from "embedrec/dom.js";
 
 /**
@@ -14,16 +16,24 @@ export function createCombobox(input, listbox, { suggest, render, onPick, onSubm
   input.setAttribute("aria-controls", listbox.id);
   input.autocomplete = "off";
   listbox.setAttribute("role", "listbox");
+  listbox.setAttribute("aria-busy", "false");
   listbox.hidden = true;
   let items = [];
   let active = -1;
   let seq = 0; // an answer to an older text must not open the list
+  let stale = false; // the options shown were made for an older text
 
   const options = () => [...listbox.children];
+
+  function setStale(value) {
+    stale = value;
+    listbox.setAttribute("aria-busy", String(value));
+  }
 
   function close() {
     seq += 1;
     ask.cancel();
+    setStale(false);
     listbox.hidden = true;
     input.setAttribute("aria-expanded", "false");
     input.removeAttribute("aria-activedescendant");
@@ -33,6 +43,7 @@ export function createCombobox(input, listbox, { suggest, render, onPick, onSubm
   function open(list) {
     items = list;
     active = -1;
+    setStale(false);
     input.removeAttribute("aria-activedescendant");
     listbox.replaceChildren(...list.map((item, i) => {
       const { label, sub } = render(item);
@@ -81,19 +92,25 @@ export function createCombobox(input, listbox, { suggest, render, onPick, onSubm
 
   input.addEventListener("input", () => {
     onInput(input.value);
-    if (input.value.trim()) ask(input.value);
-    else close();
+    active = -1; // typing leaves the options; none is active until the arrows choose one
+    input.removeAttribute("aria-activedescendant");
+    options().forEach((r) => r.setAttribute("aria-selected", "false"));
+    if (input.value.trim()) {
+      setStale(true);
+      ask(input.value);
+    } else close();
   });
   input.addEventListener("keydown", (ev) => {
     const isOpen = !listbox.hidden;
+    const ready = isOpen && !stale;
     if (ev.key === "ArrowDown") {
-      if (isOpen && !ev.altKey) setActive(active + 1);
+      if (ready && !ev.altKey) setActive(active + 1);
       else if (input.value.trim()) ask.now(input.value);
     } else if (ev.key === "ArrowUp") {
       if (isOpen && ev.altKey) close();
-      else if (isOpen) setActive(active < 0 ? -1 : active - 1);
+      else if (ready) setActive(active < 0 ? -1 : active - 1);
     } else if (ev.key === "Enter") {
-      if (isOpen && active >= 0) pick(active);
+      if (ready && active >= 0) pick(active);
       else { close(); onSubmit(input.value); }
     } else if (ev.key === "Escape") {
       if (isOpen) close();

@@ -16,6 +16,12 @@ export const plural = (n, word) => `${fmt(n)} ${word}${n === 1 ? "" : "s"}`;
 export const displayTitle = (title) =>
   String(title).replace(/\s*\(\d{4}\)\s*$/, "").replace(/^(.*), (The|A|An)$/, "$2 $1");
 
+/** "Usual Suspects, The (1995)" -> "The Usual Suspects (1995)". */
+export function titleWithYear(title) {
+  const year = /\((\d{4})\)\s*$/.exec(String(title));
+  return year ? `${displayTitle(title)} (${year[1]})` : displayTitle(title);
+}
+
 /** 4.5 -> "4.5★", 4 -> "4★". */
 export const stars = (v) => `${v % 1 ? v.toFixed(1) : v.toFixed(0)}★`;
 

@@ -6,6 +6,7 @@
 // What was drawn is published on root.dataset.layout (screen positions of the highlighted points, the
 // label boxes, the focused and hovered point), so tests and scripts can check it without globals.
 import { announce, el } from "embedrec/dom.js";
+import { bulkBox, fitFrame, labelBox, nearestPoint, stepFrom } from "embedrec/geometry.js";
 import { tracePath } from "embedrec/shapes.js";
 
 const MARGIN = 28; // px kept free around the points when the frame is fitted, so markers and labels fit
@@ -79,25 +80,6 @@ export function createMap(root, { label, describe, onSelect = () => {}, help = H
   const sy = (i) => H / 2 + view.dy - (pts.y[i] - frame.cy) * frame.s * view.k;
   const rowsOf = (layer) => layer.ids.map(rowOf).filter((i) => i >= 0);
 
-  function quantiles(values) {
-    const v = Float64Array.from(values).sort();
-    const q = (p) => v[Math.min(v.length - 1, Math.max(0, Math.round(p * (v.length - 1))))];
-    return [q(0.005), q(0.995)];
-  }
-
-  function fitFrame() {
-    if (!pts || !pts.x.length || !W || !H) { frame = null; return; }
-    let [x0, x1, y0, y1] = bulk;
-    for (const layer of layers) {
-      for (const i of rowsOf(layer)) {
-        x0 = Math.min(x0, pts.x[i]); x1 = Math.max(x1, pts.x[i]);
-        y0 = Math.min(y0, pts.y[i]); y1 = Math.max(y1, pts.y[i]);
-      }
-    }
-    const s = Math.min(Math.max(W - 2 * MARGIN, 10) / (x1 - x0 || 1), Math.max(H - 2 * MARGIN, 10) / (y1 - y0 || 1));
-    frame = { s, cx: (x0 + x1) / 2, cy: (y0 + y1) / 2 };
-  }
-
   function resize() {
     const r = canvas.getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
@@ -110,20 +92,14 @@ export function createMap(root, { label, describe, onSelect = () => {}, help = H
 
   /** A new frame (new points, highlights or size): the point under a still pointer is looked up again. */
   function refit() {
-    fitFrame();
+    const ok = Boolean(pts && pts.x.length && W && H);
+    frame = ok ? fitFrame(bulk, layers.flatMap(rowsOf), pts.x, pts.y, W, H, MARGIN) : null;
     hover = pointer && !drag && frame ? nearestAt(pointer[0], pointer[1], HIT[pointer[2]] ?? 10) : -1;
     draw();
   }
 
-  function nearestAt(mx, my, radius) {
-    let best = -1, bestD = radius * radius;
-    for (let i = 0; i < pts.x.length; i++) {
-      const dx = sx(i) - mx, dy = sy(i) - my;
-      const d = dx * dx + dy * dy + (pts.styles[pts.style[i]].faint ? 30 : 0); // well-known points win near-ties
-      if (d < bestD) { bestD = d; best = i; }
-    }
-    return best;
-  }
+  const faint = (i) => (pts.styles[pts.style[i]].faint ? 30 : 0); // well-known points win near-ties
+  const nearestAt = (mx, my, radius) => nearestPoint(pts.x.length, sx, sy, mx, my, radius, faint);
 
   // -- drawing ----------------------------------------------------------------------------------------
   function draw() {
@@ -205,27 +181,16 @@ export function createMap(root, { label, describe, onSelect = () => {}, help = H
       while (text.length > 4 && ctx.measureText(`${text}…`).width > room) text = text.slice(0, -1);
       text = `${text.trimEnd()}…`;
     }
-    const w = ctx.measureText(text).width;
-    const g = layer.r + 4;
-    const spots = [
-      [x + g, y - LABEL_H / 2], [x - g - w, y - LABEL_H / 2], // right, left
-      [x - w / 2, y - g - LABEL_H], [x - w / 2, y + g], // above, below
-      [x + g, y - g - LABEL_H], [x - g - w, y - g - LABEL_H], [x + g, y + g], [x - g - w, y + g],
-    ];
-    for (const [x0, y0] of spots) {
-      const box = [x0, y0, x0 + w, y0 + LABEL_H];
-      if (box[0] < 2 || box[1] < 2 || box[2] > W - 2 || box[3] > H - 2) continue;
-      if (taken.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) continue;
-      taken.push(box);
-      ctx.lineWidth = 3;
-      ctx.strokeStyle = "rgba(255,255,255,.92)";
-      ctx.textBaseline = "middle";
-      ctx.strokeText(text, x0, y0 + LABEL_H / 2);
-      ctx.fillStyle = layer.labelColor || "#1f2433";
-      ctx.fillText(text, x0, y0 + LABEL_H / 2);
-      return { id: String(pts.ids[i]), text, x0: box[0], y0: box[1], x1: box[2], y1: box[3] };
-    }
-    return null;
+    const box = labelBox(x, y, layer.r, ctx.measureText(text).width, LABEL_H, W, H, taken);
+    if (!box) return null;
+    taken.push(box);
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "rgba(255,255,255,.92)";
+    ctx.textBaseline = "middle";
+    ctx.strokeText(text, box[0], box[1] + LABEL_H / 2);
+    ctx.fillStyle = layer.labelColor || "#1f2433";
+    ctx.fillText(text, box[0], box[1] + LABEL_H / 2);
+    return { id: String(pts.ids[i]), text, x0: box[0], y0: box[1], x1: box[2], y1: box[3] };
   }
 
   function showTip(i) {
@@ -301,24 +266,6 @@ export function createMap(root, { label, describe, onSelect = () => {}, help = H
     return nearestAt(W / 2, H / 2, Math.hypot(W, H));
   }
 
-  /** The nearest point from the focused one in direction (ux, uy), in screen pixels: inside a ±45° cone,
-   * else a wider ±72° one; sideways distance counts double so a move stays on its line. */
-  function stepFrom(i, ux, uy) {
-    const x0 = sx(i), y0 = sy(i);
-    for (const spread of [1, 3]) {
-      let best = -1, bestScore = Infinity;
-      for (let j = 0; j < pts.x.length; j++) {
-        const dx = sx(j) - x0, dy = sy(j) - y0;
-        const along = dx * ux + dy * uy, side = Math.abs(dx * uy - dy * ux);
-        if (along < 0.5 || side > spread * along) continue;
-        const score = along + 2 * side;
-        if (score < bestScore) { bestScore = score; best = j; }
-      }
-      if (best >= 0) return best;
-    }
-    return -1;
-  }
-
   const ARROWS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
   canvas.addEventListener("keydown", (ev) => {
     if (!pts || !frame || ev.altKey || ev.ctrlKey || ev.metaKey) return;
@@ -326,7 +273,7 @@ export function createMap(root, { label, describe, onSelect = () => {}, help = H
     if (ev.key in ARROWS) {
       if (focus < 0) setFocus(firstFocus());
       else {
-        const next = stepFrom(focus, ...ARROWS[ev.key]);
+        const next = stepFrom(pts.x.length, sx, sy, focus, ...ARROWS[ev.key]);
         if (next >= 0) setFocus(next);
         else announce(live, "No point further that way.");
       }
@@ -415,8 +362,7 @@ export function createMap(root, { label, describe, onSelect = () => {}, help = H
       index = new Map(points.ids.map((id, i) => [String(id), i]));
       groups = points.styles.map(() => []);
       points.style.forEach((c, i) => groups[c].push(i));
-      const [x0, x1] = quantiles(points.x), [y0, y1] = quantiles(points.y);
-      bulk = [x0, x1, y0, y1];
+      bulk = bulkBox(points.x, points.y);
       view = { k: 1, dx: 0, dy: 0 };
       root.dataset.points = String(points.ids.length);
       refit();
