@@ -86,7 +86,7 @@ def web_app(browser: object, url: str, out: Path) -> None:
     page.locator("#recs .card .more").first.click()
     page.wait_for_selector("#similar .card")
     page.locator("#map canvas").focus()  # the keyboard's place on the map: a ring and its tooltip
-    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
     page.evaluate("window.scrollTo(0, 0)")
     save(page, out / "web-app.png")
 

@@ -136,7 +136,8 @@ async function start(doc) {
     els.similarTitle.textContent = data.item.year ? `${title} (${data.item.year})` : title;
     fillCards(els.similar, data.items, { ...cardOpts, score: "similarity" });
     els.similarPanel.hidden = false;
-    if (!fromMap) els.similarPanel.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    if (!fromMap) els.similarPanel.scrollIntoView({ behavior: still ? "auto" : "smooth", block: "nearest" });
     highlight();
     announce(els.live, data.items.length
       ? `More like ${title}: ${plural(data.items.length, "movie")}, first ${displayTitle(data.items[0].title)}.`

@@ -28,7 +28,7 @@ export function fitFrame(box, rows, xs, ys, W, H, margin) {
  * left, above, below and the four corners that lies inside the W × H canvas and covers none of `taken`;
  * null when there is none. */
 export function labelBox(x, y, r, w, h, W, H, taken) {
-  const g = r + 4;
+  const g = r + 6; // clear of the marker and of the focus ring drawn around it
   const spots = [
     [x + g, y - h / 2], [x - g - w, y - h / 2], [x - w / 2, y - g - h], [x - w / 2, y + g],
     [x + g, y - g - h], [x - g - w, y - g - h], [x + g, y + g], [x - g - w, y + g],
