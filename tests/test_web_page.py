@@ -116,18 +116,23 @@ def test_keyboard_only_journey(browser, live_url) -> None:
 
     # rate three movies from the results with the star sliders: End = 5 stars, a digit, arrow steps
     rated = []
-    for keys in (["End"], ["4"], ["ArrowRight"] * 7):
-        tab_to(page, f"#results .stars[role='slider']:not({','.join(rated) or '#none'})")
-        rated.append(f"[data-item='{active(page, 'dataset.item')}']")
-        for key in keys:
-            page.keyboard.press(key)
+
+    def final(response) -> bool:  # the request made once all three ratings are in
+        body = response.request.post_data_json if response.request.method == "POST" else None
+        return body is not None and sorted(r["rating"] for r in body["ratings"]) == [3.5, 4, 5]
+
+    with page.expect_response(final):
+        for keys in (["End"], ["4"], ["ArrowRight"] * 7):
+            tab_to(page, f"#results .stars[role='slider']:not({','.join(rated) or '#none'})")
+            rated.append(f"[data-item='{active(page, 'dataset.item')}']")
+            for key in keys:
+                page.keyboard.press(key)
     sliders = [page.locator(f"#results .stars{r}") for r in rated]
     assert [s.get_attribute("aria-valuenow") for s in sliders] == ["5", "4", "3.5"]
     assert sliders[2].get_attribute("aria-valuetext") == "3.5 stars"
-    page.wait_for_function("document.querySelectorAll('#recs .card').length === 12")
-    assert page.locator("#rated li").count() == 3
-    page.wait_for_function("document.getElementById('announce').textContent.includes('12 recommendations')")
-    assert page.get_attribute("#recs", "aria-busy") == "false"
+    page.wait_for_selector("#recs[aria-busy='false']", state="attached")
+    assert page.locator("#recs .card").count() == 12 and page.locator("#rated li").count() == 3
+    assert "12 recommendations" in page.inner_text("#announce")
     assert "Because you liked" in page.locator("#recs .card").first.inner_text()
 
     # the map: the focus starts on one of your movies; arrows move in their direction, Enter selects
