@@ -23,7 +23,7 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 import embedrec
-from embedrec.query.recommend import embedding_table
+from embedrec.query.recommender import Recommender
 from embedrec.show.mapview import write_html
 from embedrec.show.projection import project_table
 from embedrec.web import create_app
@@ -55,7 +55,9 @@ def serve(model: object) -> tuple[str, uvicorn.Server]:
 
 
 def save(page: Page, path: Path) -> None:
-    """The viewport as a palette PNG (a few hundred KB as full colour, well under as 256 colours)."""
+    """The viewport, once no request is running, as a palette PNG (a few hundred KB as full colour, well
+    under as 256 colours)."""
+    page.wait_for_function("!document.getElementById('busy') || !document.getElementById('busy').textContent")
     page.screenshot(path=str(path))
     Image.open(path).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     print(f"{path}: {path.stat().st_size / 1024:.0f} KB")
@@ -79,12 +81,13 @@ def rate_by_keyboard(page: Page) -> None:
 
 
 def web_app(browser: object, url: str, out: Path) -> None:
-    page = browser.new_page(viewport=DESKTOP)
+    page = browser.new_page(viewport=DESKTOP, reduced_motion="reduce")  # no scroll still running
     page.goto(url)
     page.wait_for_selector("#map[data-method='pca']")
     rate_by_keyboard(page)
     page.locator("#recs .card .more").first.click()
     page.wait_for_selector("#similar .card")
+    page.mouse.move(0, DESKTOP["height"] - 1)  # no hover underline in the picture
     page.locator("#map canvas").focus()  # the keyboard's place on the map: a ring and its tooltip
     page.keyboard.press("ArrowDown")
     page.evaluate("window.scrollTo(0, 0)")
@@ -122,7 +125,7 @@ def main() -> None:
         model = embedrec.DotBias(verbose=False).fit(embedrec.load_dataset("movielens-small", progress=False))
     url, server = serve(model)
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-        table = embedding_table(model, "item")
+        table = Recommender(model).embeddings("item")
         html = write_html(table, project_table(table, "pca", max_rows=2000), Path(tmp) / "map.html")
         executable = str(CHROMIUM) if CHROMIUM.exists() else None
         browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])

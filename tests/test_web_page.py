@@ -301,3 +301,16 @@ def test_tooltip_follows_the_projection(browser, two_projections_url) -> None:
     assert gap <= 30, (t, px, py)  # beside the point where it is now
     assert not page.problems, page.problems
     page.context.close()
+
+
+def test_a_model_without_item_vectors_offers_no_map_and_no_more_like_this(browser, serve) -> None:
+    import embedrec
+
+    model = embedrec.BiasBaseline().fit(embedrec.load_dataset("movielens-small", progress=False))
+    url = serve(create_app(model))
+    page = open_page(browser, url, DESKTOP, ratings=[{"id": 1, "title": "Toy Story (1995)", "rating": 5}])
+    page.wait_for_function("document.querySelectorAll('#recs .card').length === 12")
+    assert page.inner_text("#map .emap-status") == "this server offers no map"
+    assert page.locator(".card .more").count() == 0 and page.locator("#method option").count() == 0
+    assert not page.problems, page.problems
+    page.context.close()

@@ -52,7 +52,9 @@ async function start(doc) {
     describe: (id) => describePoint(id),
     onSelect: (id) => (id === null ? closeSimilar() : showSimilar({ id, title: pointTitle(id) }, { fromMap: true })),
   });
-  const cardOpts = { store, onMore: (item) => showSimilar(item), onHover: (id) => map.emphasize(id) };
+  const cardOpts = {
+    store, onMore: health.n_factors ? (item) => showSimilar(item) : null, onHover: (id) => map.emphasize(id),
+  };
   const recs = createRecommendations({ list: els.recs, empty: els.recsEmpty, live: els.live }, {
     api, store, cardOpts, onChange: () => highlight(),
   });

@@ -5,7 +5,8 @@ import { starSlider } from "embedrec/ratings.js";
 
 /**
  * One card. opts: store (a RatingStore), score ("rating": a predicted rating, "similarity": a cosine, or
- * none), onMore(item) for "More like this", onHover(id | null) as the mouse enters and leaves it.
+ * none), onMore(item) for "More like this" (null: no such button), onHover(id | null) as the mouse enters
+ * and leaves it.
  */
 export function card(item, { store, score, onMore, onHover }) {
   const li = el("li", "card");
@@ -26,11 +27,13 @@ export function card(item, { store, score, onMore, onHover }) {
   if (item.because && item.because.length) li.appendChild(reasons(item.because, store.scale));
   const line3 = el("div", "line3");
   line3.appendChild(starSlider(item, store));
-  const more = el("button", "more", "More like this →");
-  more.type = "button";
-  more.setAttribute("aria-label", `More like ${displayTitle(item.title)}`);
-  more.addEventListener("click", () => onMore(item));
-  line3.appendChild(more);
+  if (onMore) { // a model without item vectors has no "more like this"
+    const more = el("button", "more", "More like this →");
+    more.type = "button";
+    more.setAttribute("aria-label", `More like ${displayTitle(item.title)}`);
+    more.addEventListener("click", () => onMore(item));
+    line3.appendChild(more);
+  }
   li.appendChild(line3);
   li.addEventListener("mouseenter", () => onHover(item.id));
   li.addEventListener("mouseleave", () => onHover(null));

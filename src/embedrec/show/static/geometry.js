@@ -25,13 +25,15 @@ export function fitFrame(box, rows, xs, ys, W, H, margin) {
 }
 
 /** The box [x0, y0, x1, y1] for a w × h label of a marker at (x, y) of radius r: the first of right,
- * left, above, below and the four corners that lies inside the W × H canvas and covers none of `taken`;
- * null when there is none. */
+ * left, above, below, the four corners and then the same one line further out, that lies inside the
+ * W × H canvas and covers none of `taken`; null when there is none. */
 export function labelBox(x, y, r, w, h, W, H, taken) {
   const g = r + 6; // clear of the marker and of the focus ring drawn around it
   const spots = [
     [x + g, y - h / 2], [x - g - w, y - h / 2], [x - w / 2, y - g - h], [x - w / 2, y + g],
     [x + g, y - g - h], [x - g - w, y - g - h], [x + g, y + g], [x - g - w, y + g],
+    [x - w / 2, y - g - 2 * h], [x - w / 2, y + g + h],
+    [x + g, y - g - 2 * h], [x - g - w, y - g - 2 * h], [x + g, y + g + h], [x - g - w, y + g + h],
   ];
   for (const [x0, y0] of spots) {
     const box = [x0, y0, x0 + w, y0 + h];

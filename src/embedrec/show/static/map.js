@@ -18,8 +18,6 @@ const HELP =
   "Arrow keys move to the nearest point in that direction, Enter selects it, Escape clears, " +
   "plus and minus zoom, 0 fits the whole map.";
 
-let counter = 0;
-
 /**
  * options: label (the canvas's accessible name), describe(id) -> {title, lines} for the tooltip and the
  * live region, onSelect(id | null) when a point is clicked or Enter is pressed (null: Escape).
@@ -34,7 +32,7 @@ export function createMap(root, { label, describe, onSelect = () => {}, help = H
   canvas.setAttribute("aria-roledescription", "map");
   canvas.setAttribute("aria-label", label);
   const helpText = el("p", "sr-only", help);
-  helpText.id = `emap-help-${++counter}`;
+  helpText.id = `${root.id || "emap"}-help`;
   canvas.setAttribute("aria-describedby", helpText.id);
   const tip = el("div", "emap-tip");
   tip.hidden = true;
@@ -43,6 +41,7 @@ export function createMap(root, { label, describe, onSelect = () => {}, help = H
   live.setAttribute("aria-live", "polite");
   const status = el("p", "emap-status");
   status.setAttribute("role", "status");
+  status.hidden = true;
   const zoom = el("div", "emap-zoom");
   zoom.setAttribute("role", "group");
   zoom.setAttribute("aria-label", "Zoom");
