@@ -3,8 +3,11 @@
 A table of n rows over W processes: process r owns rows [r·m, (r+1)·m), m = ⌈n / W⌉, and keeps only
 those, with their gradient and optimiser state. A lookup sends each distinct row id of the batch to its
 owner and gets the rows back (an all-to-all of the counts, then of the ids, then of the rows); the
-backward pass sends each row's gradient back to its owner the same way, where they add up. So a process
-holds 1/W of every sharded table, whatever the batch asks for; the tables are whole again after training.
+backward pass sends each row's gradient back to its owner the same way, where they add up. While it
+trains, a process holds 1/W of each sharded table's weights, gradient and two Adam moments (the four
+copies dense training keeps). The model still builds and initialises the whole table in every process
+before it is split, and `to_embedding` assembles it again after training, so the peak is one whole
+copy of the weights at the start and at the end.
 """
 
 from __future__ import annotations
