@@ -39,6 +39,15 @@ def test_nproc_under_torchrun_is_refused() -> None:
     assert result.exit_code == 2 and "torchrun already started" in result.output
 
 
+@pytest.mark.parametrize(
+    ("model", "option"), [("bayes", "--compile"), ("bayes", "--mixed-precision"), ("dotbias", "--threads")]
+)
+def test_options_of_one_kind_of_model_are_refused_for_the_other(model: str, option: str) -> None:
+    args = ["train", "movielens-small", "--model", model, option]
+    result = run(*args, *(["2"] if option == "--threads" else []))
+    assert result.exit_code == 2 and f"{option} does not apply to the {model} model" in result.output
+
+
 def _test_rmse(model_dir: Path, ml100k_dir: Path) -> float:
     _, test = embedrec.predefined_split(ml100k_dir, "u1")
     model = embedrec.load_model(model_dir)

@@ -132,6 +132,10 @@ def train(
     ] = None,
     factors: Annotated[int | None, typer.Option("--factors", "-k", help="Embedding size.", min=1)] = None,
     sweeps: Annotated[int | None, typer.Option("--sweeps", help="Sampling sweeps (bayes).", min=1)] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="Cores for each sweep (bayes; pays on large tables).", min=1),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Training epochs (dotbias, neural).", min=1)
     ] = None,
@@ -141,6 +145,13 @@ def train(
     ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu or cuda (dotbias, neural); cuda: one GPU per process.")
+    ] = None,
+    compile_step: Annotated[
+        bool | None,
+        typer.Option("--compile", help="torch.compile each step (dotbias, neural; best on a GPU)."),
+    ] = None,
+    mixed_precision: Annotated[
+        bool | None, typer.Option("--mixed-precision", help="bfloat16 autocast (dotbias, neural).")
     ] = None,
     nproc: Annotated[
         int,
@@ -165,10 +176,13 @@ def train(
     settings = {
         "n_factors": factors,
         "sweeps": sweeps,
+        "threads": threads,
         "epochs": epochs,
         "lr": lr,
         "batch_size": batch_size,
         "device": device,
+        "compile": compile_step or None,  # None: not asked for, so no model refuses it
+        "mixed_precision": mixed_precision or None,
     }
     job = (data, model, split, test_fraction, seed, quiet, out, shard_tables, settings)
     if (nproc > 1 or world_size_from_env() > 1) and model not in PARALLEL:
