@@ -64,6 +64,7 @@ def _fit(path: str, model: str, settings: dict[str, Any], shard: bool, threads: 
             estimator.fit(data)
     return {
         "fit_s": time.perf_counter() - start,
+        "pass_s": estimator.history_.epoch_seconds,  # each epoch's (sweep's) steps alone
         "load_s": load_s,
         "ratings": len(data),
         "users": data.n_users,
@@ -113,13 +114,14 @@ def ml100k_sampler(folder: Path, repeats: int = 3) -> dict[str, float]:
 def sampler_lines(results: dict[str, Any], ml100k: dict[str, float]) -> list[str]:
     """1 → 2 threads for the sampler, from the scale runs, and its default fit on ML-100K."""
     lines = ["", "### The sampler on 1 and 2 cores", ""]
+    lines += ["The fastest sweep of each fit (the setup of the first excluded).", ""]
     lines += ["| ratings | 1 thread s/sweep | 2 threads s/sweep | speed-up |", "|---:|---:|---:|---:|"]
     sizes = sorted({int(k.split("|")[1]) for k in results if k.startswith("BayesianDotBias|")})
     for size in sizes:
         one, two = (results.get(f"BayesianDotBias|{size}|{layout}") for layout in ("1 thread", "2 threads"))
         if not one or not two or "error" in one or "error" in two:
             continue
-        a, b = one["ranks"][0]["fit_s"] / 2, two["ranks"][0]["fit_s"] / 2
+        a, b = (min(r["ranks"][0].get("pass_s") or [r["ranks"][0]["fit_s"] / 2]) for r in (one, two))
         lines.append(f"| {size:,} | {a:.2f} | {b:.2f} | {a / b:.2f}× |")
     if ml100k:
         lines += [

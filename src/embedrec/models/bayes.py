@@ -77,5 +77,10 @@ class BayesianDotBias(SigmoidFactorModel):
         self.user_factors_, self.item_factors_ = result.user_factors, result.item_factors
         self.user_bias_, self.item_bias_ = result.user_bias, result.item_bias
         self.global_bias_ = result.global_bias
-        self.history_ = TrainHistory(result.train_mse, result.valid_rmse, best_epoch=self.sweeps - 1)
+        self.history_ = TrainHistory(
+            result.train_mse,
+            result.valid_rmse,
+            best_epoch=self.sweeps - 1,
+            epoch_seconds=result.sweep_seconds,
+        )
         self.history_.seconds = time.perf_counter() - start

@@ -5,9 +5,9 @@
 Inside `with data_parallel():` every `fit` of a torch model trains on this process's shard of the
 ratings, and the gradients are averaged over the processes after each backward pass (gloo on CPU,
 NCCL on GPU), so each step sees `batch_size` rows spread over all of them and every process ends with
-the same model. `shard_tables=True` also splits the embedding tables row-wise (models/sharded.py) for
-tables too large to copy into every process. `spawn(n, fn)` starts n local processes the way torchrun
-does on one machine.
+the same model. `shard_tables=True` also splits the embedding tables row-wise (models/sharded.py), so
+each process keeps 1/N of their training state. `spawn(n, fn)` starts n local processes the way
+torchrun does on one machine.
 """
 
 from __future__ import annotations
@@ -43,11 +43,6 @@ def world_size_from_env() -> int:
         return max(1, int(os.environ.get("WORLD_SIZE", "1")))
     except ValueError:
         raise ParameterError(f"WORLD_SIZE must be an integer, got {os.environ['WORLD_SIZE']!r}") from None
-
-
-def rank_from_env() -> int:
-    """This process's rank in the job (0 outside one): rank 0 prints and saves."""
-    return int(os.environ.get("RANK", "0") or 0)
 
 
 def default_backend() -> str:
@@ -91,6 +86,7 @@ class DataParallel(LoopHook):
         return tuple(np.asarray(a)[rows] for a in arrays), own
 
     def prepare(self, module: nn.Module) -> None:
+        self._sharded = []  # this fit's module only (a block may fit several models)
         if self.shard_tables:
             names = module.shard_tables() if hasattr(module, "shard_tables") else _embedding_names(module)
             plans: dict = {}  # shared: tables of one length look the same ids up with one plan

@@ -13,6 +13,7 @@ times the other side's draw), truncated back to a rank-k factor model without fo
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class GibbsResult:
     global_bias: float
     train_mse: list[float] = field(default_factory=list)
     valid_rmse: list[float] = field(default_factory=list)  # of the running posterior mean, when asked
+    sweep_seconds: list[float] = field(default_factory=list)  # wall time of each sweep (setup excluded)
 
 
 FASTMATH = {"contract", "afn", "reassoc"}
@@ -281,7 +283,9 @@ def _sample(
     valid_rmse: list[float] = []
     valid_sum = 0.0
     err = newton(0)
+    seconds: list[float] = []
     for sweep in range(sweeps):
+        started = time.perf_counter()
         # The noise precision given the current residuals (at the random start: 1 / the ratings' variance).
         alpha = float(rng.gamma(1 + len(r) / 2, 1 / (1 + 0.5 * err))) if sweep else 1 / max(unit.var(), 1e-6)
         items_before, means = x[1], []
@@ -307,6 +311,7 @@ def _sample(
                 "extreme values: check them, or fit with solver='adam'"
             )
         mse.append(err * span**2 / len(r))  # in rating units
+        seconds.append(time.perf_counter() - started)
         if valid is not None:
             if sweep >= burn_in:
                 valid_sum = valid_sum + sum(valid_raw(*pair) for pair in pairs)
@@ -318,7 +323,7 @@ def _sample(
         if on_sweep is not None:
             on_sweep(sweep, mse[-1], valid_rmse[-1] if valid_rmse else math.nan)
     p, q, user_bias, item_bias = mean.result()
-    return GibbsResult(p, q, user_bias, item_bias, offset, mse, valid_rmse)
+    return GibbsResult(p, q, user_bias, item_bias, offset, mse, valid_rmse, seconds)
 
 
 class _RunningMean:
