@@ -169,6 +169,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument(
+        "--layouts", nargs="+", default=[x[0] for x in LAYOUTS], choices=[x[0] for x in LAYOUTS]
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--raw", type=Path, default=HERE / "out" / "scale.json", help="results as JSON")
     parser.add_argument("--publish", action="store_true", help="only write the table from --raw")
@@ -188,13 +191,13 @@ def main() -> None:
             path = data_file(size)
             for model in args.models:
                 for layout, nproc, shard, sampler in LAYOUTS:
-                    if sampler != (model == "BayesianDotBias"):
+                    if sampler != (model == "BayesianDotBias") or layout not in args.layouts:
                         continue
                     r = run_one(path, model, nproc, shard, 2 if layout == "2 threads" else 1)
                     results[f"{model}|{size}|{layout}"] = r
                     args.raw.write_text(json.dumps(results, indent=1))  # keep what is done
                     print(f"{model} {size:,} {layout}: {r}", file=sys.stderr, flush=True)
-    if not args.publish and args.ml100k.is_dir():
+    if not args.publish and "BayesianDotBias" in args.models and args.ml100k.is_dir():
         results["ml100k sampler"] = ml100k_sampler(args.ml100k)
         args.raw.write_text(json.dumps(results, indent=1))
     order = {m: i for i, m in enumerate(MODELS)}

@@ -21,7 +21,7 @@ from embedrec.models.distributed import DataParallel, data_parallel, shard_rows,
 from embedrec.models.sharded import ShardedEmbedding
 from embedrec.models.training import current_hook
 
-N_ROWS, DIM, STEPS = 11, 3, 4
+N_ROWS, WIDE, DIM, STEPS = 11, 101, 3, 4
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 10, 101])
@@ -79,10 +79,10 @@ def _toy_data() -> embedrec.Interactions:
     return embedrec.Interactions.from_arrays(users, items, ratings)
 
 
-def _batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch(n_rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A whole table, a batch of ids with repeats and targets: the same in every process."""
     gen = torch.Generator().manual_seed(0)
-    table = torch.randn(N_ROWS, DIM, generator=gen)
+    table = torch.randn(n_rows, DIM, generator=gen)
     ids = torch.tensor([3, 0, 10, 3, 7, 5, 10, 1])
     return table, ids, torch.randn(len(ids), DIM, generator=gen)
 
@@ -123,34 +123,36 @@ def _train(
     return first.numpy(), module.table.weight.detach().numpy(), held
 
 
-def _half_batch_worker() -> dict[tuple[bool, bool], tuple[np.ndarray, np.ndarray, int]]:
+def _half_batch_worker() -> dict[tuple[int, bool, bool], tuple[np.ndarray, np.ndarray, int]]:
     """In each of 2 processes: its half of the batch, with the table split over both or replicated,
-    with dense or sparse gradients."""
-    table, ids, target = _batch()
+    with dense or sparse gradients; a replicated table of WIDE rows sends only the rows it touched."""
     out = {}
     with data_parallel():
-        for shard in (False, True):
-            hook = DataParallel(shard_tables=shard)
-            half = len(ids) // hook.world_size
-            mine = slice(hook.rank * half, (hook.rank + 1) * half)
-            for sparse in (False, True):
-                out[shard, sparse] = _train(table, ids[mine], target[mine], sparse, hook)
+        for n_rows in (N_ROWS, WIDE):
+            table, ids, target = _batch(n_rows)
+            for shard in (False, True):
+                hook = DataParallel(shard_tables=shard)
+                half = len(ids) // hook.world_size
+                mine = slice(hook.rank * half, (hook.rank + 1) * half)
+                for sparse in (False, True):
+                    out[n_rows, shard, sparse] = _train(table, ids[mine], target[mine], sparse, hook)
     return out
 
 
 def test_a_table_split_over_two_processes_learns_what_one_process_learns() -> None:
     """The smoke test of the default run: 2 real gloo processes, about ten seconds."""
-    table, ids, target = _batch()
     ranks = spawn(2, _half_batch_worker)
-    for sparse in (False, True):
-        first, whole, _ = _train(table, ids, target, sparse, None)
-        for shard in (False, True):
-            lookups = np.concatenate([r[shard, sparse][0] for r in ranks])
-            np.testing.assert_allclose(lookups, first, atol=1e-6)
-            held = [r[shard, sparse][2] for r in ranks]
-            assert held == ([6, 5] if shard else [N_ROWS, N_ROWS])  # ⌈11 / 2⌉ rows, then the rest
-            for r in ranks:  # every process ends with the whole table, as one process trained it
-                np.testing.assert_allclose(r[shard, sparse][1], whole, atol=1e-5)
+    for n_rows in (N_ROWS, WIDE):
+        table, ids, target = _batch(n_rows)
+        for sparse in (False, True):
+            first, whole, _ = _train(table, ids, target, sparse, None)
+            for shard in (False, True):
+                key = (n_rows, shard, sparse)
+                np.testing.assert_allclose(np.concatenate([r[key][0] for r in ranks]), first, atol=1e-6)
+                half = math.ceil(n_rows / 2)  # the first process owns ⌈n / 2⌉ rows, the second the rest
+                assert [r[key][2] for r in ranks] == ([half, n_rows - half] if shard else [n_rows, n_rows])
+                for r in ranks:  # every process ends with the whole table, as one process trained it
+                    np.testing.assert_allclose(r[key][1], whole, atol=1e-5)
 
 
 def _fail_in_rank_one() -> None:

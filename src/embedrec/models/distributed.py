@@ -74,6 +74,7 @@ class DataParallel(LoopHook):
         self.rank, self.world_size = dist.get_rank(group), dist.get_world_size(group)
         self.shard_tables = shard_tables
         self._sharded: list[str] = []
+        self._tables: dict[int, str] = {}  # replicated embedding tables: "table" (dense) or "sparse"
 
     def device(self, device: torch.device) -> torch.device:
         if device.type == "cuda" and device.index is None:  # one GPU per process on a machine
@@ -99,18 +100,39 @@ class DataParallel(LoopHook):
         with torch.no_grad():  # the same start everywhere, whatever each process's seed was
             for tensor in (*self._replicated(module), *module.buffers()):
                 dist.broadcast(tensor, src=0, group=self.group)
+        self._tables = {
+            id(sub.weight): "sparse" if sub.sparse else "table"
+            for sub in module.modules()
+            if isinstance(sub, nn.Embedding)
+        }
 
     def _replicated(self, module: nn.Module) -> list[nn.Parameter]:
         own = {id(module.get_submodule(name).weight) for name in self._sharded}
         return [p for p in module.parameters() if id(p) not in own]
 
     def reduce_gradients(self, module: nn.Module) -> None:
-        """Average dense gradients in one flat all-reduce, sparse ones by gathering their rows; a sharded
-        table's rows already hold the sum over the processes (the exchange added them up)."""
-        dense, sparse = [], []
+        """Average the gradients over the processes: the small ones in one flat all-reduce, a large
+        table's by the rows this step touched, sparse ones by gathering their rows; a sharded table's
+        rows already hold the sum over the processes (the exchange added them up). Which way each
+        parameter goes is decided the same in every process, whatever its own batch touched."""
+        dense, tables, sparse = [], [], []
         for p in self._replicated(module):
             if p.requires_grad:
-                (sparse if p.grad is not None and p.grad.is_sparse else dense).append(p)
+                kind = self._tables.get(id(p))
+                (dense if kind is None else sparse if kind == "sparse" else tables).append(p)
+        if tables:  # a table's dense gradient is zero but in the rows the batch looked up
+            grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in tables]
+            touched = [g.ne(0).any(1).nonzero().squeeze(1) for g in grads]
+            most = self.all_max(torch.tensor([len(t) for t in touched], device=grads[0].device))
+            rows_of = torch.tensor([len(p) for p in tables], device=most.device)
+            for p, g, rows, few in zip(
+                tables, grads, touched, (most * 4 * self.world_size < rows_of).tolist(), strict=True
+            ):
+                if few:  # a few rows of a large table: send those rows, not the whole table
+                    part = torch.sparse_coo_tensor(rows[None], g[rows], g.shape)
+                    p.grad = _all_reduce_sparse(part, self.group).to_dense() / self.world_size
+                else:
+                    dense.append(p)
         if dense:
             grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in dense]
             flat = torch.cat([g.reshape(-1) for g in grads])
@@ -119,11 +141,26 @@ class DataParallel(LoopHook):
             for p, part in zip(dense, flat.split([g.numel() for g in grads]), strict=True):
                 p.grad = part.view_as(p)
         for p in sparse:
-            p.grad = _all_reduce_sparse(p.grad, self.group) / self.world_size
+            grad = (
+                p.grad
+                if p.grad is not None
+                else torch.sparse_coo_tensor(
+                    torch.zeros((1, 0), dtype=torch.long, device=p.device),
+                    p.new_zeros((0, p.shape[1])),
+                    p.shape,
+                )
+            )
+            p.grad = _all_reduce_sparse(grad, self.group) / self.world_size
         for name in self._sharded:
             weight = module.get_submodule(name).weight
             if weight.grad is not None:
                 weight.grad = weight.grad / self.world_size
+
+    def all_max(self, values: torch.Tensor) -> torch.Tensor:
+        """`values`, elementwise the largest over the processes."""
+        out = values.clone()
+        dist.all_reduce(out, op=dist.ReduceOp.MAX, group=self.group)
+        return out
 
     def all_sum(self, values: torch.Tensor) -> torch.Tensor:
         out = values.clone()
