@@ -257,8 +257,9 @@ def spawn(nproc: int, fn: Callable[..., Any], *args: Any) -> list[Any]:
     """Run `fn(*args)` in `nproc` new local processes that form one job (as torchrun would start them).
 
     Returns each rank's return value (which must pickle). An embedrec error in any process stops
-    the others and is raised here again with its message; any other failure raises torch's
-    ProcessRaisedException or ProcessExitedException, carrying the worker's traceback.
+    the others and is raised here again with its message (also when another process noticed the loss
+    of its peer first); any other failure raises torch's ProcessRaisedException or
+    ProcessExitedException, carrying the worker's traceback.
     """
     check_positive("nproc", nproc, integer=True)
     results = mp.get_context("spawn").SimpleQueue()
@@ -272,7 +273,8 @@ def spawn(nproc: int, fn: Callable[..., Any], *args: Any) -> list[Any]:
     try:
         while not job.join(timeout=0.2):  # read while they run: a full pipe would block a worker
             collected += _drain(results)
-    except mp.ProcessExitedException:
+    except (mp.ProcessExitedException, mp.ProcessRaisedException):
+        # The first to fail may be a process whose peer had stopped on an error: report that error.
         failures = [item for item in collected + _drain(results) if item[1] == "error"]
         if not failures:
             raise
