@@ -14,11 +14,14 @@ millisecond on a MovieLens catalogue instead of scoring every title.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import chain
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from rapidfuzz import fuzz, process
 
 from embedrec.errors import UnknownIdError
@@ -94,9 +97,29 @@ def title_words(name: str) -> set[str]:
     return {_NUMERALS.get(w, w) for w in name.replace("'", "").split()}
 
 
-def _trigrams(text: str) -> set[str]:
-    padded = f" {text} "
-    return {padded[k : k + 3] for k in range(len(padded) - 2)}
+def _trigrams(text: str, padded: bool = True) -> set[str]:
+    """Character trigrams; padded ones also mark where the text starts and ends."""
+    if padded:
+        text = f" {text} "
+    return {text[k : k + 3] for k in range(len(text) - 2)}
+
+
+class _Postings:
+    """An inverted index, token -> item indices (ascending), kept as one CSR array pair."""
+
+    def __init__(self, tokens: Sequence[Iterable[str]]) -> None:
+        lists = [list(t) for t in tokens]
+        self.sizes = np.array([len(t) for t in lists], np.int64)  # distinct tokens per item
+        codes, uniques = pd.factorize(np.array(list(chain.from_iterable(lists)), dtype=object))
+        owners = np.repeat(np.arange(len(lists), dtype=np.int64), self.sizes)
+        self.items = owners[np.argsort(codes, kind="stable")]
+        self.ptr = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
+        self.code = {str(t): k for k, t in enumerate(uniques)}
+
+    def get(self, token: str) -> np.ndarray | None:
+        """The items holding `token`, or None."""
+        k = self.code.get(token)
+        return None if k is None else self.items[self.ptr[k] : self.ptr[k + 1]]
 
 
 def title_similarity(query: str, title: str) -> float:
@@ -130,8 +153,6 @@ class TitleIndex:
         self._keys: list[str] = []  # "name year" per item, for fuzzy matching with a year
         self._bares: list[str] = []  # "name" per item, for fuzzy matching without one
         self._years: list[str | None] = []
-        words: dict[str, list[int]] = {}
-        grams: dict[str, list[int]] = {}
         for i, title in enumerate(self.titles):
             name, year = split_title(title)
             key = _bare(name)
@@ -141,15 +162,7 @@ class TitleIndex:
             self._years.append(year)
             self._full.setdefault(full, []).append(i)
             self._name.setdefault(key, []).append(i)
-            for w in title_words(key):
-                words.setdefault(w, []).append(i)
-            for g in _trigrams(key):
-                grams.setdefault(g, []).append(i)
-        self._words = {w: np.asarray(v, np.int64) for w, v in words.items()}
-        self._grams = {g: np.asarray(v, np.int64) for g, v in grams.items()}
-        self._n_grams = np.array([len(_trigrams(k)) for k in self._bares], np.float64)
-        self._joined = "\n".join(self._bares)  # for verbatim substring search; titles hold no newline
-        self._offsets = np.cumsum([0] + [len(b) + 1 for b in self._bares[:-1]])
+        self._words = _Postings([title_words(b) for b in self._bares])
         self._key_lengths = np.array([len(k) for k in self._keys], np.int64)
         self._bare_lengths = np.array([len(k) for k in self._bares], np.int64)
         # candidates sharing as many trigrams go to the more rated first: a bonus below one trigram
@@ -157,6 +170,11 @@ class TitleIndex:
 
     def __len__(self) -> int:
         return len(self.titles)
+
+    @cached_property
+    def _grams(self) -> _Postings:
+        """Padded trigrams of each bare name: built on the first search (an exact lookup needs none)."""
+        return _Postings([_trigrams(b) for b in self._bares])
 
     # -- lookup -------------------------------------------------------------------------------------
     def lookup(self, query: str) -> int:
@@ -254,22 +272,28 @@ class TitleIndex:
         """Up to about `k` item indices worth scoring, the more rated first within each third: titles
         containing the query verbatim, titles sharing the most of its trigrams (it is inside them, maybe
         misspelled), and titles with the highest Dice overlap of trigrams (spelled like it)."""
-        grams = _trigrams(bare)
-        parts = [self._grams[g] for g in grams if g in self._grams]
-        if not parts:
+        grams = self._grams
+        inner = _trigrams(bare, padded=False)  # a title containing the query verbatim has all of these
+        edges = _trigrams(bare) - inner
+        inner_hits = [p for p in map(grams.get, inner) if p is not None]
+        edge_hits = [p for p in map(grams.get, edges) if p is not None]
+        if not inner_hits and not edge_hits:
             return np.empty(0, np.int64)
-        shared = np.bincount(np.concatenate(parts), minlength=len(self))
+        n = len(self)
+        within = np.bincount(np.concatenate(inner_hits), minlength=n) if inner_hits else np.zeros(n, np.int64)
+        shared = within + (np.bincount(np.concatenate(edge_hits), minlength=n) if edge_hits else 0)
         rows = np.flatnonzero(shared)
         if rows.size <= k:
             return rows
         third = k // 3
         pop = self._popularity[rows]
         contain = shared[rows] + pop
-        dice = shared[rows] / (len(grams) + self._n_grams[rows]) + 1e-3 * pop
+        dice = shared[rows] / (len(inner) + len(edges) + grams.sizes[rows]) + 1e-3 * pop
         picked = [rows[_top(contain, third)], rows[_top(dice, third)]]
-        if len(bare) >= 4:  # the partial score rewards a verbatim substring: find them all
-            starts = [m.start() for m in re.finditer(re.escape(bare), self._joined)]
-            inside = np.unique(np.searchsorted(self._offsets, starts, side="right") - 1)
+        if len(bare) >= 4 and len(inner_hits) == len(inner):  # the partial score rewards a verbatim match
+            inside = np.flatnonzero(within == len(inner))
+            if inside.size > third:
+                inside = np.array([i for i in inside if bare in self._bares[i]], np.int64)
             picked.append(inside[_top(self._popularity[inside], third)])
         return np.unique(np.concatenate(picked))
 

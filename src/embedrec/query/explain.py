@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,8 @@ class Explanation:
         prediction = None
         if link is not None:
             prediction = float(link(np.float32(score)))
-            frame["stars"] = _stars(frame, score, prediction, link)
+            is_global = (frame["term"] == "global bias").to_numpy()
+            frame["stars"] = _stars(frame["value"].to_numpy(np.float64), is_global, score, prediction, link)
         return cls(user, item, catalogue.titles[catalogue.ids.index(item)], float(score), prediction, frame)
 
     @property
@@ -110,12 +111,51 @@ class Explanation:
         return f"<table><caption>{_escape(self._headline())}</caption>{rows}</table>"
 
 
+class Reason(NamedTuple):
+    """A rated item that raises a score: raw id, title, the user's rating (None if only liked), and its
+    contribution (stars for rating models, score units otherwise)."""
+
+    item: Any
+    title: str
+    rating: float | None
+    weight: float
+
+
+def top_reasons(
+    terms: Sequence[Term],
+    catalogue: Catalogue,
+    link: Callable[[np.ndarray], np.ndarray] | None,
+    k: int,
+) -> list[Reason]:
+    """The `k` rated items that raise the score most, largest first: the positive head of
+    `Explanation.rated`, computed from the terms without building a frame (the web app asks per card)."""
+    values = np.array([t.value for t in terms], np.float64)
+    score = float(sum(t.value for t in terms))
+    weights = values
+    if link is not None:
+        is_global = np.array([t.kind == "global bias" for t in terms])
+        weights = _stars(values, is_global, score, float(link(np.float32(score))), link)
+    rated = [j for j, t in enumerate(terms) if t.item is not None]
+    rated.sort(key=lambda j: -abs(weights[j]))  # stable, as Explanation.rated
+    out = []
+    for j in rated:
+        if weights[j] > 0 and len(out) < k:
+            t = terms[j]
+            item = int(t.item)  # type: ignore[arg-type]
+            out.append(
+                Reason(catalogue.ids.raw_id(item), catalogue.titles[item], t.rating, float(weights[j]))
+            )
+    return out
+
+
 def _stars(
-    frame: pd.DataFrame, score: float, prediction: float, link: Callable[[np.ndarray], np.ndarray]
+    values: np.ndarray,
+    is_global: np.ndarray,
+    score: float,
+    prediction: float,
+    link: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """Each term in rating units: link(global) for the global bias, the rest proportional to their values."""
-    values = frame["value"].to_numpy(dtype=np.float64)
-    is_global = (frame["term"] == "global bias").to_numpy()
     base_score = float(values[is_global].sum())
     base = float(link(np.float32(base_score))) if is_global.any() else 0.0
     rest = score - base_score
