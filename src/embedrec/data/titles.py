@@ -171,6 +171,11 @@ class TitleIndex:
     def __len__(self) -> int:
         return len(self.titles)
 
+    def prepare(self) -> TitleIndex:
+        """Build the search index now rather than on the first search (a server does this at start)."""
+        _ = self._grams
+        return self
+
     @cached_property
     def _grams(self) -> _Postings:
         """Padded trigrams of each bare name: built on the first search (an exact lookup needs none)."""

@@ -47,7 +47,7 @@ class ModelService:
 
     def _warm_up(self) -> None:
         """Fill lazy caches (title index, fold-in prior) before any request thread can race on them."""
-        _ = self.catalogue.title_index
+        self.catalogue.title_index.prepare()
         self.rec.fold_in([(self.item_ids.raw_id(int(self.catalogue.popular[0])), self.model.scale_.high)])
 
     # -- items --------------------------------------------------------------------------------------
