@@ -290,7 +290,7 @@ def test_reasons_are_the_positive_head_of_the_explanation(model: FactorModel) ->
             column = "stars" if "stars" in frame else "value"
             want = frame[frame[column] > 0].head(2)
             assert [r.item for r in reasons] == want["item"].tolist()
-            assert [r.weight for r in reasons] == pytest.approx(want[column].tolist(), rel=1e-9)
+            assert [r.weight for r in reasons] == pytest.approx(want[column].tolist(), rel=1e-6)
             assert all(r.title == rec.catalogue.titles[model.item_ids_.index(r.item)] for r in reasons)
     assert any(rec.reasons(users[0][0], items, k=3))  # not vacuous: some item has reasons
 

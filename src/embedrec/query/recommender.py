@@ -363,11 +363,8 @@ class Recommender:
             u: int | FoldedUser = user
         else:
             u = int(self._users(user)[0][0])
-        link = self._link(u)
-        return [
-            top_reasons(self.model.explain_indices(u, i), self.catalogue, link, k)
-            for i in self.catalogue.indices(items)
-        ]
+        terms = self.model.explain_many(u, self.catalogue.indices(items))
+        return top_reasons(terms, self.catalogue, self._link(u), k)
 
     def _link(self, user: int | FoldedUser) -> Any:
         """The score-to-stars link of an explanation: none for ranking models or liked-only users."""
