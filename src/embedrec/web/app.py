@@ -30,6 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from embedrec import __version__
 from embedrec.errors import EmbedrecError, UnknownIdError
 from embedrec.query.recommender import Recommender
+from embedrec.show.assets import STATIC as SHOW_STATIC
 from embedrec.web.jobs import MAX_HEAVY, MapJobs
 from embedrec.web.limits import MAX_BODY, BodyLimit, one_line
 from embedrec.web.schemas import (
@@ -109,6 +110,7 @@ def create_app(
     _add_error_handlers(app)
     _add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/assets", StaticFiles(directory=SHOW_STATIC), name="assets")  # the page's modules and map
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
