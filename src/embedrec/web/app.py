@@ -2,8 +2,9 @@
 
 `create_app(model_or_dir)` loads the model once; handlers only read it. The event loop only routes:
 work that costs CPU (search, recommendations, explanations) runs in worker threads, at most
-`max_threads` at a time so that a burst of heavy requests queues instead of starving the loop, and maps
-run as jobs of their own (`web/jobs.py`). Request bodies over `max_body` bytes are refused with 413
+`max_threads` at a time so that a burst of heavy requests queues instead of starving the loop, batches
+(more than `BATCH` ratings or pairs) one at a time among them, and maps run as jobs of their own
+(`web/jobs.py`). Request bodies over `max_body` bytes are refused with 413
 before they are read. Bad input never reaches a 500: unknown ids and titles are 404s naming them,
 everything else a 422 saying what was expected, in one short line. The OpenAPI page at /docs works
 offline. (No `from __future__ import annotations` here: FastAPI reads the route signatures' types at
@@ -52,6 +53,8 @@ from embedrec.web.service import ModelService
 
 T = TypeVar("T")
 MAX_THREADS = 4  # requests computing at once; more would only contend for the GIL
+BATCH = 50  # a request naming more items (or asking for more results) than this is a batch ...
+MAX_BATCHES = 1  # ... and batches compute one at a time, leaving the other threads to everyone else
 STATIC = Path(__file__).parent / "static"
 RawIdPath = Annotated[str, PathParam(max_length=MAX_TITLE, description="A raw id as the data spells it.")]
 NOT_FOUND = {404: {"model": Problem, "description": "Unknown id or title (the message names it)."}}
@@ -80,20 +83,30 @@ def create_app(
     maps = MapJobs(methods, service.map_table, service.map_rows, service.encode_map, max_heavy=max_heavy_maps)
     state: dict[str, anyio.CapacityLimiter] = {}
 
+    def limiters() -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+        """(all requests, batches): made in the running loop, at start-up or on first use."""
+        if not state:
+            state["all"] = anyio.CapacityLimiter(max_threads)
+            state["batch"] = anyio.CapacityLimiter(MAX_BATCHES)
+        return state["all"], state["batch"]
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state["limiter"] = anyio.CapacityLimiter(max_threads)  # made here: it belongs to the running loop
+        state.clear()  # a new event loop: new limiters
+        limiters()
         try:
             yield
         finally:
             maps.close()
 
-    async def run(fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in a worker thread, at most `max_threads` at once (a queue, not the event loop)."""
-        limiter = state.get("limiter")
-        if limiter is None:  # served without lifespan events
-            limiter = state["limiter"] = anyio.CapacityLimiter(max_threads)
-        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=limiter)
+    async def run(fn: Callable[..., T], *args: Any, batch: bool = False) -> T:
+        """`fn(*args)` in a worker thread, at most `max_threads` at once and at most `MAX_BATCHES` of them
+        batches (a queue, not the event loop), so a burst of big requests cannot take every thread."""
+        everyone, batches = limiters()
+        if not batch:
+            return await anyio.to_thread.run_sync(partial(fn, *args), limiter=everyone)
+        async with batches:
+            return await anyio.to_thread.run_sync(partial(fn, *args), limiter=everyone)
 
     app = FastAPI(
         title="embedrec",
@@ -179,13 +192,15 @@ def create_app(
         """Recommendations for anyone from a few ratings (ids or titles), without retraining (fold-in);
         `matched` says which item each title was taken to mean."""
         pairs = [(r.item, r.rating) for r in request.ratings]
-        items, matched = await run(service.for_ratings, pairs, request.n, request.explain)
+        batch = len(pairs) > BATCH or request.n > BATCH
+        items, matched = await run(service.for_ratings, pairs, request.n, request.explain, batch=batch)
         return {"user": None, "items": items, "matched": matched}
 
     @app.post("/predict", response_model=Predictions, responses=NOT_FOUND, tags=["users"])
     async def predict(request: Annotated[PredictRequest, Body()]) -> dict[str, Any]:
         """Predicted ratings for (known user, item or title) pairs; `matched` says how titles were read."""
-        predictions, matched = await run(service.predict, [(p.user, p.item) for p in request.pairs])
+        pairs = [(p.user, p.item) for p in request.pairs]
+        predictions, matched = await run(service.predict, pairs, batch=len(pairs) > BATCH)
         return {"predictions": predictions, "matched": matched}
 
     @app.get("/map", response_model=MapPoints, tags=["items"])
