@@ -71,6 +71,10 @@ class LazyGroup(typer.core.TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl([(name, help_) for name, (_, help_) in VERBS.items()])
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """Plain help from the table above: typer's rich help would import every verb to describe it."""
+        super(typer.core.TyperGroup, self).format_help(ctx, formatter)  # usage, text, options, commands
+
 
 cli = typer.Typer(
     cls=LazyGroup,
