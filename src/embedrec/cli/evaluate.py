@@ -93,7 +93,8 @@ def evaluate(
     console.print(_table(rows, title))
     if result.unknown:
         console.print(
-            f"[yellow]{result.unknown:,} rows skipped: their user or item is unknown to the model[/]"
+            f"[yellow]{result.unknown:,} {'row' if result.unknown == 1 else 'rows'} skipped: "
+            "user or item unknown to the model[/]"
         )
     if ranking:
         _ranking(fitted, train_part, part, k, threshold)
