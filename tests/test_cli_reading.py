@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from embedrec.cli import data as cli_data
+from embedrec.cli import evaluate as cli_evaluate
+from embedrec.cli import train as cli_train
 from embedrec.cli.main import app
 from embedrec.cli.options import cli_spelling, parse_columns
 from embedrec.errors import Arg, DataError
@@ -24,7 +27,8 @@ def cli(
 ) -> tuple[int, str, str]:
     """Run `embedrec ARGS` in this process as a user would: (exit code, stdout, stderr)."""
     monkeypatch.setattr(sys, "argv", ["embedrec", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
+    for module in (cli_data, cli_evaluate, cli_train):  # wide tables, without touching other tests' width
+        monkeypatch.setattr(module.console, "_width", 200)
     try:
         app()
         code = 0

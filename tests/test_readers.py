@@ -237,7 +237,7 @@ def test_header_only(tmp_path: Path) -> None:
 
 def test_single_column_cannot_be_split(tmp_path: Path) -> None:
     err = error_of(write(tmp_path / "r.csv", "1 2 3x\n4\n5\n"))
-    assert "single column" in str(err) and "sep=" in str(err)
+    assert "single column" in str(err) and "with sep" in str(err)
 
 
 def test_wrong_separator_given(tmp_path: Path) -> None:

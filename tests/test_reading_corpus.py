@@ -97,6 +97,26 @@ def python_dicts(f: pd.DataFrame) -> str:
     return "".join(repr(json.loads(line)) + "\n" for line in json_lines(f).splitlines())
 
 
+def reviews_2018(f: pd.DataFrame) -> str:
+    """Newer product-review lines: votes as text, a style object, images, a verified flag."""
+    out = []
+    for u, i, r, t in f[ML].itertuples(index=False):
+        row = {"overall": float(r), "vote": str(u % 7), "verified": True, "reviewTime": "09 13, 2009",
+               "reviewerID": f"A{u:05d}", "asin": f"{i:010d}", "style": {"Format:": " Audio CD"},
+               "image": ["https://example.org/a.jpg"], "unixReviewTime": int(t)}  # fmt: skip
+        out.append(json.dumps(row) + "\n")
+    return "".join(out)
+
+
+def book_ratings(f: pd.DataFrame) -> bytes:
+    """A book-rating export: ';'-separated, every field quoted, ISBNs with leading zeros, 0..10, latin-1."""
+    lines = ['"User-ID";"ISBN";"Book-Rating"']
+    lines += [
+        f'"{u}";"0{i:08d}";"{2 * r}"' for u, i, r in f[["user", "item", "rating"]].itertuples(index=False)
+    ]
+    return ("\n".join(lines) + "\n").encode("latin-1")
+
+
 CASES: dict[str, Case] = {
     "csv, MovieLens header": lambda d, f: (
         write(d / "r.csv", text(f, ML, ",", ["userId", "movieId", "rating", "timestamp"])), {}, expect(f)),
@@ -111,7 +131,7 @@ CASES: dict[str, Case] = {
         write(d / "r.csv", text(f, ISSUE, ",")), {}, expect(f, times=day_seconds(f))),
     "the issue's file with its header": lambda d, f: (
         write(d / "r.csv", text(f, ISSUE, ",", ISSUE_HEADER)), {}, expect(f, times=day_seconds(f))),
-    "the issue's file with the columns given (no time)": lambda d, f: (
+    "the issue's file with user, item and rating given": lambda d, f: (
         write(d / "r.csv", text(f, ISSUE, ",")), {"columns": {"user": 0, "item": 1, "rating": 4}},
         expect(f, times=day_seconds(f))),
     "review id first, with a header": lambda d, f: (
@@ -144,6 +164,11 @@ CASES: dict[str, Case] = {
     "JSON lines, a review site's names and dates": lambda d, f: (
         write(d / "reviews.jsonl", review_site(f)), {},
         expect(f, users=[f"u{u}" for u in f["user"]], items=[f"b{i}" for i in f["item"]])),
+    "JSON lines, newer product reviews (votes, styles, images)": lambda d, f: (
+        write(d / "reviews.json", reviews_2018(f)), {}, expect(f)),
+    "book ratings: ';', quoted, ISBNs, 0..10, latin-1": lambda d, f: (
+        write(d / "BX-Book-Ratings.csv", book_ratings(f)), {"encoding": "latin-1"},
+        expect(f.assign(rating=2 * f["rating"]), times=None, items=[f"0{i:08d}" for i in f["item"]])),
     "csv, gzip": lambda d, f: (write(d / "r.csv.gz", gzip.compress(text(f, ML, ",").encode())), {},
                                expect(f)),
     "csv, bz2": lambda d, f: (write(d / "r.csv.bz2", bz2.compress(text(f, ML, ",").encode())), {}, expect(f)),
@@ -197,7 +222,7 @@ def zipped(path: Path, member: str, data: str) -> Path:
 
 
 def ids_of(case: str, frame: pd.DataFrame, expected: dict) -> dict:
-    if case.startswith("JSON lines") and "review site" not in case:
+    if case.startswith("JSON lines") and "review site" not in case:  # the product-review ids
         return {
             **expected,
             "users": [f"A{u:05d}" for u in frame["user"]],

@@ -26,8 +26,8 @@ class Arg:
         return self.value is not _NO_VALUE
 
     def python(self) -> str:
-        """The Python spelling: `name=value`, or `name=...` when no value is suggested."""
-        return f"{self.name}={self.value!r}" if self.has_value else f"{self.name}=..."
+        """The Python spelling: `name=value`, or the name alone when no value is suggested."""
+        return f"{self.name}={self.value!r}" if self.has_value else self.name
 
 
 Spelling = Callable[[Arg], str]

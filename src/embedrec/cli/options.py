@@ -153,19 +153,17 @@ def cli_spelling(arg: Arg) -> str:
     if name in ("columns", "item_columns"):
         flag = "--columns" if name == "columns" else "--item-columns"
         if not arg.has_value:
-            return f"{flag} ROLE=COLUMN,..."
+            return flag
         pairs = [f"{ROLE_FLAGS.get(k, k)}={'none' if v is None else v}" for k, v in dict(arg.value).items()]
         return f"{flag} {','.join(pairs)}"
     if name == "header":
         return "--no-header" if arg.has_value and arg.value is False else "--header/--no-header"
     if name == "scale":
         if not arg.has_value:
-            return "--scale LOW,HIGH"
+            return "--scale"
         low, high = arg.value[:2]
         return f"--scale {low:g},{high:g}"
     if name == "sep" and arg.has_value:
         return f"--sep {SEP_NAMES.get(arg.value, repr(arg.value))}"
     flag = FLAGS.get(name, "--" + name.replace("_", "-"))
-    if not arg.has_value or arg.value is True:
-        return flag if arg.has_value or name.startswith(("allow", "no_")) else f"{flag} {name.upper()}"
-    return f"{flag} {arg.value}"
+    return flag if not arg.has_value or arg.value is True else f"{flag} {arg.value}"

@@ -35,7 +35,7 @@ EXACT: dict[str, frozenset[str]] = {
         "imdbid tmdbid work workid album albumid i".split()
     ),
     "rating": frozenset(
-        "rating ratings score stars star overall value preference grade rate r vote userrating reviewscore "
+        "rating ratings score stars star overall value preference grade rate r userrating reviewscore "
         "reviewstars ratingvalue bookrating".split()
     ),
     "count": frozenset(

@@ -65,7 +65,7 @@ def sniff_separator(name: str, lines: list[str]) -> str:
         return " "
     raise DataError(
         "found a single column: no separator among tab, '::', ',', ';', '|' or space splits every line "
-        "(expected user and item columns; pass {})",
+        "(expected user and item columns; give the separator with {})",
         path=name,
         line=1,
         hints=(Arg("sep"),),
