@@ -161,12 +161,11 @@ def draw_normal_wishart(x: np.ndarray, rng: np.random.Generator) -> tuple[np.nda
 
     Hyperprior: μ₀ = 0, β₀ = 2, W₀ = I, ν₀ = d (BPMF's); the Wishart draw uses Bartlett's decomposition.
     """
-    xs = np.asarray(x, np.float64)
-    n, d = xs.shape
-    mean = xs.mean(0)
-    centred = xs - mean
+    n, d = x.shape
+    mean = x.mean(0, dtype=np.float64)
+    scatter = (x.T @ x).astype(np.float64) - n * np.outer(mean, mean)  # Σ (x - x̄)(x - x̄)ᵀ
     beta = 2.0 + n
-    w_inv = np.eye(d) + centred.T @ centred + (2.0 * n / beta) * np.outer(mean, mean)
+    w_inv = np.eye(d) + scatter + (2.0 * n / beta) * np.outer(mean, mean)
     scale = np.linalg.cholesky(np.linalg.inv(w_inv))
     bartlett = np.tril(rng.standard_normal((d, d)), -1)
     bartlett[np.diag_indices(d)] = np.sqrt(rng.chisquare(d + n - np.arange(d)))
