@@ -198,7 +198,7 @@ def _given(
             )
         if col is None:
             if role in ("user", "item"):
-                raise DataError(f"the {role} column cannot be left out", path=source, hints=())
+                raise DataError(f"the {role} column cannot be left out", path=source)
             out[role] = None
             continue
         if isinstance(col, int) and not isinstance(col, bool):
@@ -222,7 +222,7 @@ def _given(
             )
     taken = [p for p in out.values() if p is not None]
     if len(taken) != len(set(taken)):
-        raise DataError("one column is given for two roles", path=source, hints=())
+        raise DataError("one column is given for two roles", path=source)
     if "rating" in out and "count" in out and out["rating"] is not None and out["count"] is not None:
         raise DataError("give a rating column or a count column, not both", path=source)
     return out

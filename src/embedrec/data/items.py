@@ -53,7 +53,7 @@ def read_items(
     """Title, year and genres by raw item id from a metadata file (`columns` maps id/title/year/genres)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError("no such item metadata file", path=str(path), hints=())
+        raise DataError("no such item metadata file", path=str(path))
     text = FileText.from_path(path, encoding)
     decoded = _decode(text)
     if decoded.lstrip().startswith("{"):

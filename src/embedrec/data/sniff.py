@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from embedrec.data.columns import ROLES, name_score
@@ -107,7 +106,3 @@ def first_line(text: FileText, bad: Callable[[list[str]], bool], sep: str, heade
         if bad(split_fields(line, sep)):
             return number
     return None
-
-
-def clean(value: str) -> str:
-    return re.sub(r'^\s*"?|"?\s*$', "", value)

@@ -106,11 +106,6 @@ class FileText:
             ) from None
         return cls(display, data=data, encoding=encoding, format_name=Path(member).name)
 
-    def with_encoding(self, encoding: str) -> FileText:
-        return FileText(
-            self.name, path=self.path, data=self.data, encoding=encoding, format_name=self.format_name
-        )
-
     def head(self, n: int) -> bytes:
         if self.data is not None:
             return self.data[:n]
@@ -140,10 +135,9 @@ class FileText:
 
 
 def _strip_suffix(name: str, kind: str) -> str:
-    for suffix in MAGIC[next(m for m, (k, _) in MAGIC.items() if k == kind)][1]:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    """`reviews.json.gz` -> `reviews.json`: the name the format is recognised by."""
+    suffixes = next(sfx for k, sfx in MAGIC.values() if k == kind)
+    return next((name[: -len(s)] for s in suffixes if name.lower().endswith(s)), name)
 
 
 def undecodable(text: FileText, line: int | None) -> DataError:
