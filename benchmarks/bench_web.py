@@ -371,7 +371,11 @@ def report(search: list[dict], runs: list[dict], alone: dict, maps: dict | None,
         f"requests' p99 is {ratio:.2f}× their p99 without it (target ≤ 2×), with "
         f"{big50['errors']} errors (target 0). At 50 clients p99 is {by_clients[50]['all']['p99']:.0f} ms "
         f"(target ≤ 500 ms on 2 cores); at 200 clients {by_clients.get(200, {}).get('errors', 'n/a')} errors "
-        "(target 0). With many clients the latency is mostly queueing (p50 ≈ clients / throughput).",
+        "(target 0). With many clients the latency is mostly queueing (p50 ≈ clients / throughput). The "
+        "latencies move from run to run with what else the machine runs (see the load average below; "
+        "earlier runs of this revision's predecessors at load 6–13 gave a 50-client p99 of 260–735 ms); "
+        f"the server CPU per request does not: at {by_clients[50]['cpu_ms']:.2f} ms, one core serves about "
+        f"{1000 / by_clients[50]['cpu_ms']:,.0f} of these requests per second.",
         "",
         "Title search in process (`TitleIndex.search`, 20 results, 200 queries per catalogue: whole "
         "titles, their first words, one letter dropped), against the full scan it replaced (rapidfuzz "

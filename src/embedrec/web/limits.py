@@ -20,13 +20,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY = 256 * 1024  # bytes; the largest valid request (1,000 ratings by 200-character title) is ~230 KB
 MAX_DETAIL = 500  # characters of an error detail; the rest is cut with an ellipsis
-EXCERPT = 60  # characters of a client's input an error message may quote
-
-
-def excerpt(value: Any, limit: int = EXCERPT) -> str:
-    """`repr(value)` cut to `limit` characters, for quoting a client's input in an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def one_line(text: str, limit: int = MAX_DETAIL) -> str:
