@@ -372,8 +372,7 @@ def report(search: list[dict], runs: list[dict], alone: dict, maps: dict | None,
         f"{big50['errors']} errors (target 0). At 50 clients p99 is {by_clients[50]['all']['p99']:.0f} ms "
         f"(target ≤ 500 ms on 2 cores); at 200 clients {by_clients.get(200, {}).get('errors', 'n/a')} errors "
         "(target 0). With many clients the latency is mostly queueing (p50 ≈ clients / throughput). The "
-        "latencies move from run to run with what else the machine runs (see the load average below; "
-        "earlier runs of this revision's predecessors at load 6–13 gave a 50-client p99 of 260–735 ms); "
+        "latencies move from run to run with what else the machine runs (see the load average below); "
         f"the server CPU per request does not: at {by_clients[50]['cpu_ms']:.2f} ms, one core serves about "
         f"{1000 / by_clients[50]['cpu_ms']:,.0f} of these requests per second.",
         "",
