@@ -212,7 +212,8 @@ def create_app(
         """
         if method not in methods:
             raise EmbedrecError(f"unknown map method {method!r}; choose one of {', '.join(methods)}")
-        body = await asyncio.wrap_future(maps.get(method))
+        # shielded: a client that goes away does not cancel the map others wait for
+        body = await asyncio.shield(asyncio.wrap_future(maps.get(method)))
         if "gzip" in request.headers.get("accept-encoding", ""):
             headers = {"content-encoding": "gzip", "vary": "Accept-Encoding"}
             return Response(body.gzip, media_type="application/json", headers=headers)

@@ -66,7 +66,7 @@ class MapJobs:
         """The future of a method's map, started on the first request (or after a failure)."""
         with self._lock:
             fut = self._futures.get(method)
-            if fut is None or (fut.done() and fut.exception() is not None):
+            if fut is None or (fut.done() and (fut.cancelled() or fut.exception() is not None)):
                 if self._closed:
                     raise RuntimeError("the map jobs are shut down")
                 fut = self._threads.submit(self._compute, method)
