@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.numpy import load_file
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from embedrec import DataError, EmbeddingTable, ModelFormatError, NotFittedError, ParameterError
+from embedrec import DataError, EmbeddingTable, ModelFormatError, NotFittedError, ParameterError, load_model
 from embedrec.models.tabular import TabularModel
 from embedrec.models.tabular_encoder import EmbeddingEncoder
 from embedrec.models.training import LOSSES, TrainConfig
@@ -95,13 +97,14 @@ def test_classes_probabilities_and_score(classifier: TabularModel) -> None:
     assert set(classifier.evaluate(X, truth)) == {"accuracy", "ROC AUC", "log loss"}
 
 
-def test_binary_task_class_weights_and_loss_by_name() -> None:
+def test_binary_task_class_weights_and_loss_by_name(tmp_path: Path) -> None:
     X, y = planted(1000)
     label = y > 1.5  # about a third positive
     plain = TabularModel(**SMALL).fit(X, label)
     weighted = TabularModel(**SMALL, class_weight={True: 5.0, False: 1.0}).fit(X, label)
     assert plain.task_ == "binary" and plain.predict_proba(X).shape == (1000, 2)
     assert weighted.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean()  # weights tilt it
+    assert load_model(weighted.save(tmp_path / "w")).class_weight == {True: 5.0, False: 1.0}
     assert set(LOSSES) == {"mse", "bce", "cross_entropy"}
     with pytest.raises(ParameterError, match="unknown loss 'hinge'; choose one of 'mse', 'bce'"):
         TrainConfig(loss="hinge")
@@ -179,12 +182,30 @@ def test_interactions_learn_a_product_of_two_ids() -> None:
     assert fm.embeddings_["user"].bias is not None
 
 
+GOLDEN = Path(__file__).parent / "golden" / "table_model_json_v2.json"
+
+
+def test_model_json_format_is_pinned(tmp_path: Path) -> None:
+    X = pd.DataFrame({"colour": ["a", "b"] * 100, "size": np.linspace(-1, 1, 200)})
+    path = TabularModel(hidden=(8,), epochs=1).fit(X, X["size"] > 0).save(tmp_path / "m")
+    meta = json.loads((path / "model.json").read_text())
+    golden = json.loads(GOLDEN.read_text())
+    encoder = meta["state"]["encoder"]
+    assert sorted(meta) == golden["keys"] and meta["model_type"] == "TabularModel"
+    assert sorted(meta["params"]) == golden["params"] and sorted(meta["state"]) == golden["state_keys"]
+    assert sorted(encoder) == golden["encoder_keys"]
+    assert sorted(encoder["schema"][0]) == golden["schema_column_keys"]
+    assert sorted(encoder["categories"][0]) == golden["categories_keys"]
+    assert sorted(encoder["scalers"][0]) == golden["scaler_keys"]
+    assert sorted(load_file(str(path / "model.safetensors"))) == golden["tensors"]
+
+
 def test_save_load_gives_identical_predictions(tmp_path: Path, classifier: TabularModel) -> None:
     X, _ = planted(300, seed=3)
     X.loc[0, "colour"] = "never seen"
     path = classifier.save(tmp_path / "model")
     assert sorted(p.name for p in path.iterdir()) == ["model.json", "model.safetensors"]
-    loaded = TabularModel.load(path)
+    loaded = load_model(path)
     np.testing.assert_array_equal(loaded.predict_proba(X), classifier.predict_proba(X))
     assert loaded.get_params() == classifier.get_params() and loaded.target_name_ == "level"
     np.testing.assert_array_equal(
@@ -192,9 +213,9 @@ def test_save_load_gives_identical_predictions(tmp_path: Path, classifier: Tabul
     )
     (path / "model.safetensors").write_bytes(b"broken")
     with pytest.raises(ModelFormatError, match="corrupt or truncated"):
-        TabularModel.load(path)
+        load_model(path)
     with pytest.raises(ModelFormatError, match="not a saved model"):
-        TabularModel.load(tmp_path)
+        load_model(tmp_path)
 
 
 def test_bad_input_is_a_one_line_error() -> None:

@@ -8,28 +8,35 @@ learned with the rest of the network (`models/tabular_net.py`), and kept as a fi
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
-from sklearn.metrics import accuracy_score, log_loss, r2_score, roc_auc_score
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import ClassifierTags, RegressorTags, Tags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d
 
 from embedrec.checks import check_choice, check_non_negative, check_positive
 from embedrec.data.embeddings import EmbeddingTable
 from embedrec.data.table_encoding import TableEncoder
 from embedrec.data.tables import as_frame, infer_schema
-from embedrec.errors import DataError, NotFittedError, ParameterError
+from embedrec.errors import NotFittedError, ParameterError
+from embedrec.models.base import Saveable
+from embedrec.models.progress import TrainHistory
 from embedrec.models.tabular_net import TabularNet, embedding_size
-from embedrec.models.tabular_persist import load_table_model, save_table_model
-from embedrec.models.training import TrainConfig, TrainHistory, predict_module, torch_threads, train_module
+from embedrec.models.tabular_target import (
+    LOSS,
+    Target,
+    encode_target,
+    row_weights,
+    target_metrics,
+    validation_rows,
+)
+from embedrec.models.training import TrainConfig, predict_module, torch_threads, train_module
 
 TASKS = ("auto", "regression", "classification", "binary", "multiclass")
 CLASSIFICATION = ("classification", "binary", "multiclass")
@@ -44,7 +51,7 @@ class TableNotFittedError(NotFittedError, SklearnNotFittedError):
     """A table model used before `fit`: embedrec's NotFittedError that scikit-learn also recognises."""
 
 
-class TabularModel(BaseEstimator):
+class TabularModel(Saveable, BaseEstimator):
     """Entity embeddings + MLP for a table; `TabularModel().fit(X, y).predict(X)`.
 
     Columns: `categorical`, `numeric`, `multilabel` and `skip` name those whose role is not the
@@ -62,7 +69,11 @@ class TabularModel(BaseEstimator):
     weighs the loss; `y_range=(low, high)` bounds regression outputs with a scaled sigmoid.
     Fitted: `task_`, `classes_`, `schema_`, `encoder_`, `net_`, `embeddings_` (column -> EmbeddingTable),
     `history_`, `n_features_in_` and `feature_names_in_` (DataFrames with string column names).
+    Parameters and saving come from embedrec's `Saveable` (`save(dir)`, `embedrec.load_model(dir)`),
+    scikit-learn's tags from its `BaseEstimator`.
     """
+
+    _fitted_attribute: ClassVar[str] = "net_"
 
     def __init__(
         self,
@@ -140,47 +151,56 @@ class TabularModel(BaseEstimator):
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TabularModel:
         """Learn the embeddings and the MLP from a table and its target (starting over); returns self."""
-        self._check_params()
+        self._validate()
         frame = self._frame(X, reset=True)
-        y_name = y.name if isinstance(y, pd.Series) else None
+        name = y.name if isinstance(y, pd.Series) else None
         y = column_or_1d(y.to_numpy() if isinstance(y, pd.Series) else y, warn=True)
         if len(y) != len(frame):
             raise ValueError(f"X has {len(frame)} rows but y has {len(y)}")
         if len(frame) < 2:
             raise ValueError(f"TabularModel needs at least 2 rows to fit, got n_samples = {len(frame)}")
-        self.target_name_ = str(y_name) if y_name is not None else None
-        target = self._encode_target(y)
-        weights = self._row_weights(target, sample_weight)
-        self.schema_ = infer_schema(
-            frame,
-            categorical=self.categorical,
-            numeric=self.numeric,
-            multilabel=self.multilabel,
-            skip=self.skip,
-        )
+        target = encode_target(y, self.task)
+        weights = row_weights(target, self.class_weight, sample_weight)
+        self._set_target(target, None if name is None else str(name))
+        self.schema_ = infer_schema(frame, categorical=self.categorical, numeric=self.numeric,
+                                    multilabel=self.multilabel, skip=self.skip)  # fmt: skip
         self.encoder_ = TableEncoder.fit(frame, self.schema_, self.value_embeddings)
         codes, numbers = self.encoder_.transform(frame)
-        train, valid = self._split(target)
+        train, valid = validation_rows(target, self.validation_fraction, int(self.seed))
         net = self._build()
         net.reg_weights = [_frequency_weights(c.counts) for c in self.encoder_.categories]
-        config = self._config(len(train))
-        fit_w = None if weights is None else weights[train] / weights[train].mean()
-        valid_w = (
-            None if weights is None or valid is None else weights[valid] / max(weights[valid].mean(), 1e-12)
-        )
+        y_fit = target.values
+
+        def mean_one(rows: np.ndarray | None) -> np.ndarray | None:
+            return (
+                None if weights is None or rows is None else weights[rows] / max(weights[rows].mean(), 1e-12)
+            )
+
         self.history_: TrainHistory = train_module(
             net,
-            (codes[train], numbers[train], target[train]),
-            config,
-            None if valid is None else (codes[valid], numbers[valid], target[valid]),
-            weights=fit_w,
-            valid_weights=valid_w,
+            (codes[train], numbers[train], y_fit[train]),
+            self._config(len(train)),
+            None if valid is None else (codes[valid], numbers[valid], y_fit[valid]),
+            weights=mean_one(train),
+            valid_weights=mean_one(valid),
         )
         self.net_ = net.cpu().eval()
         self._set_embeddings()
         return self
 
-    def _check_params(self) -> None:
+    def _set_target(self, target: Target, name: str | None) -> None:
+        """task_, target_name_ and classes_ (classification) or target_mean_/target_std_ (regression)."""
+        self.task_, self.target_name_ = target.task, name
+        for attr in ("classes_", "target_mean_", "target_std_"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        if target.classes is not None:
+            self.classes_ = target.classes
+        else:
+            self.target_mean_, self.target_std_ = target.mean, target.std
+
+    def _validate(self) -> None:
+        """Check every hyper-parameter (a ParameterError naming the bad one); fit and loading call it."""
         check_choice("task", self.task, TASKS)
         if not isinstance(self.hidden, list | tuple):
             raise ParameterError(f"hidden must be a tuple of layer widths, got {self.hidden!r}")
@@ -194,19 +214,14 @@ class TabularModel(BaseEstimator):
         check_non_negative("embedding_reg", self.embedding_reg)
         for name in ("dropout", "embedding_dropout", "unknown_rate", "validation_fraction"):
             value = check_non_negative(name, getattr(self, name))
-            if value >= (0.5 if name == "unknown_rate" else 1.0):
-                raise ParameterError(
-                    f"{name} must be below {0.5 if name == 'unknown_rate' else 1}, got {value}"
-                )
+            limit = 0.5 if name == "unknown_rate" else 1
+            if value >= limit:
+                raise ParameterError(f"{name} must be below {limit}, got {value}")
         if self.y_range is not None:
             low, high = _pair("y_range", self.y_range)
             if not low < high:
                 raise ParameterError(f"y_range must be (low, high) with low < high, got {self.y_range!r}")
-        if (
-            self.class_weight is not None
-            and self.class_weight != "balanced"
-            and not isinstance(self.class_weight, dict)
-        ):
+        if not (self.class_weight in (None, "balanced") or isinstance(self.class_weight, dict)):
             raise ParameterError(
                 f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}"
             )
@@ -219,9 +234,7 @@ class TabularModel(BaseEstimator):
     def _config(self, n_rows: int) -> TrainConfig:
         """The shared loop's settings; batch_size="auto" is n/50 rows (about 50 steps an epoch), 32..512."""
         batch = self.batch_size if self.batch_size != "auto" else int(min(512, max(32, n_rows // 50)))
-        loss = {"regression": "mse", "binary": "bce", "multiclass": "cross_entropy"}.get(
-            getattr(self, "task_", ""), "mse"
-        )
+        loss = LOSS.get(getattr(self, "task_", ""), "mse")
         return TrainConfig(
             epochs=self.epochs,
             batch_size=batch,
@@ -259,81 +272,6 @@ class TabularModel(BaseEstimator):
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         return frame
-
-    def _encode_target(self, y: np.ndarray) -> np.ndarray:
-        """Sets task_ (and classes_); the target as float32 (regression, binary) or class indices."""
-        numeric = y.dtype.kind in "iuf" or all(
-            isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in y
-        )
-        distinct = pd.unique(pd.Series(y, dtype=object))
-        if self.task != "regression" and len(distinct) < 2:
-            one = distinct[0].item() if isinstance(distinct[0], np.generic) else distinct[0]
-            raise DataError(f"the target has one class ({one!r} on every row): nothing to learn")
-        task = self.task
-        if task == "auto":
-            task = "regression" if numeric and len(distinct) > 2 else "classification"
-        if task == "regression":
-            if not numeric:
-                bad = next(v for v in y if not isinstance(v, int | float | np.number) or isinstance(v, bool))
-                bad = bad.item() if isinstance(bad, np.generic) else bad
-                raise DataError(
-                    f"the target has a non-number {bad!r}: for classes pass task='classification'"
-                )
-            values = np.asarray(y, dtype=np.float64)
-            if not np.isfinite(values).all():
-                raise DataError("the target has a missing or infinite value (every row needs a number)")
-            self.task_ = "regression"
-            self.target_mean_, self.target_std_ = float(values.mean()), float(values.std() or 1.0)
-            if hasattr(self, "classes_"):
-                del self.classes_
-            return ((values - self.target_mean_) / self.target_std_).astype(np.float32)
-        check_classification_targets(y)
-        self.classes_, index = np.unique(y, return_inverse=True)
-        n = len(self.classes_)
-        if task == "binary" and n != 2:
-            raise ParameterError(f"task='binary' but the target has {n} classes")
-        self.task_ = "binary" if n == 2 and task != "multiclass" else "multiclass"
-        return index.astype(np.float32)
-
-    def _row_weights(self, target: np.ndarray, sample_weight: Any) -> np.ndarray | None:
-        """Per-row loss weights from class_weight and sample_weight (None when all are 1)."""
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-        if w is not None and (
-            len(w) != len(target) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0
-        ):
-            raise ParameterError("sample_weight must be one finite number >= 0 per row, not all zero")
-        if self.class_weight is not None:
-            if self.task_ == "regression":
-                raise ParameterError("class_weight is for classification; this target is a regression one")
-            index = target.astype(np.int64)
-            if self.class_weight == "balanced":
-                per_class = len(index) / (
-                    len(self.classes_) * np.bincount(index, minlength=len(self.classes_))
-                )
-            else:
-                per_class = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()])
-            w = per_class[index] * (1.0 if w is None else w)
-        return w
-
-    def _split(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Train and valid row indices: a seeded `validation_fraction`, stratified by class."""
-        n = len(target)
-        rng = np.random.default_rng(self.seed)
-        if not self.validation_fraction or round(n * self.validation_fraction) < 1:
-            return np.arange(n), None
-        groups = (
-            [np.arange(n)]
-            if self.task_ == "regression"
-            else [np.flatnonzero(target == c) for c in np.unique(target)]
-        )
-        valid = []
-        for rows in groups:
-            k = min(int(round(len(rows) * self.validation_fraction)), len(rows) - 1)
-            valid.append(rng.permutation(rows)[:k])
-        held = np.sort(np.concatenate(valid))
-        if len(held) == 0:
-            return np.arange(n), None
-        return np.setdiff1d(np.arange(n), held), held
 
     def _build(self) -> TabularNet:
         """A fresh network shaped by the encoder (the embedding sizes are recorded in sizes_)."""
@@ -404,9 +342,9 @@ class TabularModel(BaseEstimator):
 
     # -- prediction ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "net_"):
+        if not self.is_fitted:
             raise TableNotFittedError(
-                "this TabularModel is not fitted yet: call fit(X, y) or TabularModel.load(dir)"
+                "this TabularModel is not fitted yet: call fit(X, y) first, or embedrec.load_model(dir)"
             )
 
     def _outputs(self, X: Any) -> np.ndarray:
@@ -441,36 +379,78 @@ class TabularModel(BaseEstimator):
         return float(accuracy_score(np.asarray(y), pred, sample_weight=sample_weight))
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """Test metrics: accuracy, ROC AUC (one-vs-rest for more than two classes) and log loss, or RMSE,
-        MAE and R² for regression. AUC and log loss need every test class to be known to the model."""
+        """Test metrics: accuracy, ROC AUC and log loss, or RMSE, MAE and R² (see `target_metrics`)."""
         if self.task_ == "regression":
-            truth, pred = np.asarray(y, dtype=np.float64), self.predict(X)
-            err = pred - truth
-            return {
-                "RMSE": float(np.sqrt(np.mean(err**2))),
-                "MAE": float(np.mean(np.abs(err))),
-                "R²": float(r2_score(truth, pred)),
-            }
-        truth, proba = np.asarray(y, dtype=object), self.predict_proba(X)
-        out = {"accuracy": float(accuracy_score(truth, self.classes_[proba.argmax(axis=1)].astype(object)))}
-        if np.isin(truth, self.classes_).all() and len(np.unique(truth)) > 1:
-            if self.task_ == "binary":
-                out["ROC AUC"] = float(roc_auc_score(truth == self.classes_[1], proba[:, 1]))
-            elif len(np.unique(truth)) == len(self.classes_):
-                out["ROC AUC"] = float(roc_auc_score(truth, proba, multi_class="ovr", labels=self.classes_))
-            out["log loss"] = float(log_loss(truth, proba, labels=self.classes_))
-        return out
+            return target_metrics(np.asarray(y, dtype=np.float64), self.predict(X))
+        return target_metrics(np.asarray(y, dtype=object), self.predict_proba(X), self.classes_)
 
     # -- persistence ---------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Save to a directory (model.safetensors + model.json), atomically; returns the path."""
-        self._check_fitted()
-        return save_table_model(self, path)
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
 
-    @classmethod
-    def load(cls, path: str | Path) -> TabularModel:
-        """A model saved with `save`; any problem raises a one-line ModelFormatError."""
-        return load_table_model(cls, path)
+    def _state_json(self) -> dict[str, Any]:
+        h = self.history_
+        state: dict[str, Any] = {
+            "task": self.task_,
+            "target_name": self.target_name_,
+            "encoder": self.encoder_.to_json(),
+            "sizes": list(self.sizes_),
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": list(getattr(self, "feature_names_in_", [])) or None,
+            "history": {
+                "train_loss": h.train_loss,
+                "valid_rmse": h.valid_rmse,
+                "valid_loss": h.valid_loss,
+                "best_epoch": h.best_epoch,
+                "seconds": h.seconds,
+            },  # fmt: skip
+        }
+        if isinstance(self.class_weight, dict):  # JSON keys are strings: keep the labels as they are
+            state["class_weight"] = [[k, v] for k, v in self.class_weight.items()]
+        if self.task_ == "regression":
+            state["target"] = {"mean": self.target_mean_, "std": self.target_std_}
+        else:
+            state["classes"] = self.classes_.tolist()
+        return state
+
+    def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        """Rebuild the fitted model, checking every tensor's name, shape and values against the JSON."""
+        if "class_weight" in state:
+            self.class_weight = {k: v for k, v in state["class_weight"]}
+        classes = state.get("classes")
+        target = state.get("target", {})
+        if classes is not None:
+            labels = np.asarray(classes, dtype=object if any(isinstance(c, str) for c in classes) else None)
+            fitted = Target(str(state["task"]), np.zeros(0, np.float32), classes=labels)
+        else:
+            fitted = Target(
+                "regression", np.zeros(0, np.float32), mean=float(target["mean"]), std=float(target["std"])
+            )
+        if fitted.task != str(state["task"]) or fitted.task not in LOSS:
+            raise ValueError(f"task {state['task']!r} does not match the saved target")
+        self._set_target(fitted, state["target_name"])
+        self.encoder_ = TableEncoder.from_json(state["encoder"])
+        self.schema_ = self.encoder_.schema
+        self.n_features_in_ = int(state["n_features_in"])
+        if state["feature_names_in"] is not None:
+            self.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        h = state["history"]
+        self.history_ = TrainHistory(list(h["train_loss"]), list(h["valid_rmse"]), int(h["best_epoch"]),
+                                     float(h["seconds"]), list(h["valid_loss"]))  # fmt: skip
+        net = self._build()
+        if self.sizes_ != [int(size) for size in state["sizes"]]:
+            raise ValueError("the embedding sizes differ from the saved ones")
+        for name, array in arrays.items():
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise ValueError(f"tensor {name!r} holds non-finite values")
+        try:
+            net.load_state_dict(
+                {k.removeprefix("net."): torch.from_numpy(v.copy()) for k, v in arrays.items()}
+            )
+        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
+            raise ValueError(str(exc).splitlines()[0]) from None
+        self.net_ = net.eval()
+        self._set_embeddings()
 
 
 def _frequency_weights(counts: np.ndarray, exponent: float = 0.5) -> torch.Tensor:
