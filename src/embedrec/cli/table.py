@@ -41,7 +41,11 @@ table_cli = typer.Typer(
     epilog=EXAMPLES,
 )
 
-ColumnsOpt = Annotated[str | None, typer.Option(help="Comma-separated column names.", show_default=False)]
+
+def _columns_option(role: str) -> Any:
+    return typer.Option(
+        help=f"Columns to treat as {role}, comma-separated (default: inferred).", show_default=False
+    )
 
 
 def register(cli: typer.Typer) -> None:
@@ -58,10 +62,10 @@ def train(
     file: Annotated[Path, typer.Argument(help="The training table: CSV, TSV or Parquet.")],
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to save the model in.")],
-    categorical: ColumnsOpt = None,
-    numeric: ColumnsOpt = None,
-    multilabel: ColumnsOpt = None,
-    skip: ColumnsOpt = None,
+    categorical: Annotated[str | None, _columns_option("categorical (one embedding each)")] = None,
+    numeric: Annotated[str | None, _columns_option("numbers")] = None,
+    multilabel: Annotated[str | None, _columns_option("'|'-separated labels")] = None,
+    skip: Annotated[str | None, _columns_option("unused")] = None,
     task: Annotated[
         str, typer.Option(help="auto, regression, classification, binary or multiclass.")
     ] = "auto",
