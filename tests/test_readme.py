@@ -4,7 +4,7 @@ The README is the front door; this keeps it true. Blocks run in order within one
 later block may use what an earlier one saved (`models/small`, `items.txt`). Command lines that start a
 server are started and polled until the page answers, then stopped; `./install.sh` and the test command
 are what CI itself runs, so they are skipped here. Dataset names that would download (ml-100k) are
-pointed at the shared copy.
+pointed at the shared copy; the UCI Adult files of the table example are linked into the folder.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path
     cache = path / ".data"
     cache.mkdir()
     (cache / "ml-100k").symlink_to(shared_data / "ml-100k")
+    for table in ("adult_train.csv", "adult_test.csv"):  # the table-model example reads them by name
+        (path / table).symlink_to(shared_data / "tabular" / table)
     return path
 
 
