@@ -11,6 +11,7 @@ test file against the training schema.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,17 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from embedrec.data.sniff import (
-    ALIASES,
-    NUMBER,
-    FileText,
-    first_line,
-    line_of_row,
-    looks_like_header,
-    sample_lines,
-    sniff_separator,
-    split_fields,
-)
+from embedrec.data.columns import name_score
+from embedrec.data.profile import NUMBER
+from embedrec.data.sniff import first_line, looks_like_header, sample_lines, sniff_separator, split_fields
+from embedrec.data.source import FileText, line_of_row
 from embedrec.errors import DataError, ParameterError
 
 # Fields read as missing, in any column (Adult marks unknown values with "?").
@@ -117,7 +111,7 @@ def _parse(text: FileText, sep: str, header: bool, names: list[str], width: int)
     """Every field as text; a row with the wrong number of fields is a DataError naming its line."""
     if len(sep) > 1 or sep == " ":  # pyarrow takes one-character separators only
         return pd.read_csv(
-            text.path,
+            io.BytesIO(text.read_bytes()),
             sep=r"\s+" if sep == " " else re.escape(sep),
             engine="python",
             dtype=str,
@@ -179,7 +173,7 @@ def where(frame: pd.DataFrame, row: int) -> tuple[str | None, int | None, str]:
     if not source["text"]:
         return source["path"], None, f"row {row + 1}: "
     text = FileText.from_path(Path(source["path"]), source["encoding"])
-    return source["path"], line_of_row((text, source["sep"], source["header"]), row), ""
+    return source["path"], line_of_row((text, source["header"]), row), ""
 
 
 def source_of(frame: pd.DataFrame) -> str | None:
@@ -229,9 +223,8 @@ class TableSchema:
 
 def _is_id_name(name: str) -> bool:
     """userId, movie_id, item, customer ...: the names the rating reader knows, or ending in id."""
-    norm = re.sub(r"[\s_\-]", "", name.lower())
-    known = {alias for role in ("user", "item") for alias in ALIASES[role]}
-    return norm in known or norm == "id" or bool(re.search(r"([_\s-]id$)|([a-z]Id$)|ID$", name))
+    exact = name_score(name, "user") == 2 or name_score(name, "item") == 2
+    return exact or name.lower() == "id" or bool(re.search(r"([_\s-]id$)|([a-z]Id$)|ID$", name))
 
 
 def infer_schema(
