@@ -4,10 +4,10 @@ The README is the front door; this keeps it true. Blocks run in order within one
 one Python namespace (as in a notebook), so a later block may use what an earlier one made (`model`,
 `models/small`, `items.txt`). The "your own file" examples read files made here from ML-100K in the
 layouts the README describes: a header-less `ratings.csv` with extra id columns and dates, and a 0–10
-`ratings.dat` with a separate `movies.dat`. Command lines that start a
-server are started and polled until the page answers, then stopped; `./install.sh` and the test command
-are what CI itself runs, so they are skipped here. Dataset names that would download (ml-100k) are
-pointed at the shared copy.
+`ratings.dat` with a separate `movies.dat`. Command lines that start a server are started and polled
+until the page answers, then stopped; `./install.sh` and the test command are what CI itself runs, so
+they are skipped here. Dataset names that would download (ml-100k) are pointed at the shared copy; the
+UCI Adult files of the table example are linked into the folder.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path
     cache.mkdir()
     (cache / "ml-100k").symlink_to(shared_data / "ml-100k")
     _own_files(shared_data / "ml-100k", path)
+    for table in ("adult_train.csv", "adult_test.csv"):  # the table-model example reads them by name
+        (path / table).symlink_to(shared_data / "tabular" / table)
     return path
 
 
