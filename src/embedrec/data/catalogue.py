@@ -19,7 +19,7 @@ from embedrec.data.interactions import Interactions
 from embedrec.data.titles import TitleIndex, TitleMatch
 from embedrec.errors import DataError, UnknownIdError
 
-NO_GENRE = {"", "(no genres listed)", "unknown"}
+NO_GENRE = {"", "(no genres listed)"}  # ML-100K's "unknown" is a genre column of its own, kept
 SEARCH_FLOOR = 55.0  # fuzzy scores (0..100) below this are not shown as search results
 POPULARITY_WEIGHT = 4.0  # search ties go to the more rated title: up to this many score points
 
