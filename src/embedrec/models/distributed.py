@@ -171,6 +171,9 @@ class DataParallel(LoopHook):
         for name in self._sharded:
             _replace(module, name, module.get_submodule(name).to_embedding())
         self._sharded = []
+        with torch.no_grad():  # running statistics (batch norm) were kept per process: take rank 0's
+            for tensor in module.buffers():
+                dist.broadcast(tensor, src=0, group=self.group)
 
 
 def _embedding_names(module: nn.Module) -> list[str]:

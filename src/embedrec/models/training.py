@@ -1,8 +1,10 @@
-"""The one training loop every PyTorch model shares: random init -> predict -> MSE loss -> step.
+"""The one training loop every PyTorch model shares: random init -> predict -> loss -> step.
 
-A model hands in a `torch.nn.Module` whose `forward(users, items)` returns predicted ratings; it may
-also define `reset_parameters(generator)` (seeded init), `penalty(users, items)` (L2 on the rows a
-batch touched, added to the loss) and `param_groups(weight_decay)` (per-group AdamW decay).
+A model hands in a `torch.nn.Module` whose `forward(users, items)` returns predicted ratings (or, for
+other losses, logits from any two input arrays: a table model passes category codes and numbers); it
+may also define `reset_parameters(generator)` (seeded init), `penalty(users, items)` (L2 on the rows a
+batch touched, added to the loss) and `param_groups(weight_decay)` (per-group AdamW decay). The loss is
+picked by name from `LOSSES` (MSE unless the config says otherwise).
 
 The data lives on the training device and each epoch is shuffled and gathered there in one go, so a
 step is a slice, a forward and backward pass and an optimiser step, with no copy or read back to the
@@ -19,9 +21,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from embedrec.checks import check_choice, check_positive
@@ -51,6 +55,27 @@ SCHEDULES: dict[str, Callable[[float], float]] = {
 }
 
 
+def _mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (output - target) ** 2
+
+
+def _bce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+
+
+def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(output, target.long(), reduction="none")  # output (batch, n_classes)
+
+
+# Per-row losses (batch,) of the module's output against the target: MSE on predictions, binary
+# cross-entropy on one logit per row, cross-entropy on (batch, n_classes) logits and class indices.
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": _mse,
+    "bce": _bce,
+    "cross_entropy": _cross_entropy,
+}
+
+
 @dataclass
 class TrainConfig:
     """Settings of the shared loop; models fill it from their hyper-parameters."""
@@ -60,6 +85,7 @@ class TrainConfig:
     lr: float = 0.01
     weight_decay: float = 0.0
     schedule: str = "onecycle"
+    loss: str = "mse"  # a name in LOSSES
     patience: int | None = None  # epochs without valid improvement before stopping; None: never stop
     seed: int = 0
     device: str = "cpu"
@@ -79,6 +105,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("loss", self.loss, LOSSES)
         check_positive("epochs", self.epochs, integer=True)
         check_positive("batch_size", self.batch_size, integer=True)
         check_positive("lr", self.lr)
@@ -232,10 +259,15 @@ def train_module(
     train: tuple[np.ndarray, np.ndarray, np.ndarray],
     config: TrainConfig,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    *,
+    weights: np.ndarray | None = None,
+    valid_weights: np.ndarray | None = None,
     hook: LoopHook | None = None,
 ) -> TrainHistory:
-    """Fit `module` to (users, items, ratings) with MSE + penalty; early-stop on valid RMSE if given.
+    """Fit `module` to (users, items, ratings) with the config's loss + penalty; early-stop on valid.
 
+    Integer input arrays become index tensors, float ones stay float (a table's numeric columns).
+    `weights` (n,) and `valid_weights` weigh each row's loss (class weights), mean 1 expected.
     With several processes (`hook`, or an open `data_parallel` block) each trains on its shard of the
     rows and `batch_size` stays the number of rows of one step over all of them, so the same settings
     learn the same model however many processes share the work.
@@ -246,31 +278,44 @@ def train_module(
     history = TrainHistory()
     start = time.perf_counter()
     with torch_threads(config.threads):
-        _run(module, train, config, valid, dev, gen, history, hook)
+        _run(module, train, config, valid, dev, gen, history, hook, (weights, valid_weights))
     module.eval()
     history.seconds = time.perf_counter() - start
     return history
 
 
-def _on_device(arrays: tuple[np.ndarray, ...], dev: torch.device) -> tuple[torch.Tensor, ...]:
-    """(users, items) as int64 and ratings as float32 tensors on `dev` (copies: the inputs are read-only)."""
-    users, items, ratings = arrays
-    return (
-        torch.from_numpy(np.array(users, dtype=np.int64)).to(dev),
-        torch.from_numpy(np.array(items, dtype=np.int64)).to(dev),
-        torch.from_numpy(np.array(ratings, dtype=np.float32)).to(dev),
+def _inputs(array: np.ndarray, dev: torch.device) -> torch.Tensor:
+    """A copy of an input array as a tensor: indices as int64, numbers (float arrays) as float32."""
+    tensor = torch.from_numpy(np.array(array))  # a copy: inputs are read-only
+    return (tensor.float() if tensor.is_floating_point() else tensor.long()).to(dev)
+
+
+def _on_device(
+    arrays: tuple[np.ndarray, ...], weights: np.ndarray | None, dev: torch.device
+) -> tuple[torch.Tensor, ...]:
+    """(users, items, targets, row weights) as tensors on `dev`; weights of 1 where none are given."""
+    users, items, targets = (_inputs(a, dev) for a in arrays[:3])
+    targets = targets.float()
+    w = (
+        torch.ones_like(targets)
+        if weights is None
+        else torch.from_numpy(np.array(weights, np.float32)).to(dev)
     )
+    return users, items, targets, w
 
 
 def _step_function(
     module: nn.Module, config: TrainConfig
-) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """(MSE, MSE + penalty) of a batch; compiled into fused kernels when `config.compile`."""
+) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """(weighted loss, loss + penalty) of a batch; compiled into fused kernels when `config.compile`."""
     has_penalty = hasattr(module, "penalty")
+    loss_fn = LOSSES[config.loss]
 
-    def step(u: torch.Tensor, i: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mse = torch.mean((module(u, i).float() - r) ** 2)
-        return mse, mse + module.penalty(u, i) if has_penalty else mse
+    def step(
+        u: torch.Tensor, i: torch.Tensor, r: torch.Tensor, w: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        fit = torch.mean(loss_fn(module(u, i).float(), r) * w)  # (batch,) losses, weighted, averaged
+        return fit, fit + module.penalty(u, i) if has_penalty else fit
 
     return torch.compile(step) if config.compile else step
 
@@ -284,18 +329,21 @@ def _run(
     gen: torch.Generator,
     history: TrainHistory,
     hook: LoopHook,
+    weights: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> None:
+    loss_fn = LOSSES[config.loss]
     with torch.random.fork_rng(devices=[]):  # dropout uses the global RNG: seed it without leaking
         torch.manual_seed(config.seed + hook.rank)  # each process its own dropout masks
         if hasattr(module, "reset_parameters"):
             module.reset_parameters(gen)
         module.to(dev).train()
         hook.prepare(module)
-        users, items, ratings = _on_device(hook.shard(train)[0], dev)
+        shard, _ = _with_weights(hook, train, weights[0])
+        users, items, targets, w = _on_device(shard[:3], shard[3], dev)
         if valid is not None:
-            shard, n_own = hook.shard(valid)
-            vu, vi, vr = _on_device(shard, dev)
-            vr = vr[:n_own].double()
+            shard, n_own = _with_weights(hook, valid, weights[1])
+            vu, vi, vr, vw = _on_device(shard[:3], shard[3], dev)
+            vr, vw = vr[:n_own].double(), vw[:n_own].double()
         # on a GPU the shuffle is drawn there too; on the CPU it continues the init's stream
         shuffle = gen if dev.type == "cpu" else torch.Generator(device=dev).manual_seed(config.seed)
         opts = _optimizers(module, config)
@@ -303,17 +351,19 @@ def _run(
         schedule = SCHEDULES[config.schedule]
         step = _step_function(module, config)
         autocast = torch.autocast(dev.type, torch.bfloat16) if config.mixed_precision else nullcontext()
-        n = len(ratings)
+        n = len(targets)
         batch = math.ceil(config.batch_size / hook.world_size)  # this process's part of each step
         steps_per_epoch = max(1, math.ceil(n / batch))
         total = config.epochs * steps_per_epoch
         best, best_state, stale = math.inf, None, 0
         verbose = config.verbose and hook.rank == 0
-        with progress(config.description, config.epochs, unit=config.unit, verbose=verbose) as bar:
+        valid_label = "valid RMSE" if config.loss == "mse" else "valid loss"
+        with progress(config.description, config.epochs, unit=config.unit, verbose=verbose,
+                      valid=valid_label) as bar:  # fmt: skip
             for epoch in range(config.epochs):
                 started = time.perf_counter()
                 order = torch.randperm(n, generator=shuffle, device=dev)
-                eu, ei, er = users[order], items[order], ratings[order]  # one gather per epoch
+                eu, ei, er, ew = users[order], items[order], targets[order], w[order]  # one gather per epoch
                 loss_sum = torch.zeros((), device=dev)
                 for b in range(steps_per_epoch):
                     frac = schedule((epoch * steps_per_epoch + b) / total)
@@ -322,25 +372,31 @@ def _run(
                             group["lr"] = lr * frac
                     rows = slice(b * batch, (b + 1) * batch)  # views: no copy, no read back
                     with autocast:
-                        mse, loss = step(eu[rows], ei[rows], er[rows])
+                        fit, loss = step(eu[rows], ei[rows], er[rows], ew[rows])
                     for opt in opts:
                         opt.zero_grad(set_to_none=True)
                     loss.backward()
                     hook.reduce_gradients(module)
                     for opt in opts:
                         opt.step()
-                    loss_sum += mse.detach() * len(er[rows])
+                    loss_sum += fit.detach() * len(er[rows])
                 train_loss = _epoch_loss(module, loss_sum, n, hook, epoch, config.lr)  # waits for the steps
                 history.epoch_seconds.append(time.perf_counter() - started)
                 history.train_loss.append(train_loss)
-                valid_rmse = math.nan
+                score = math.nan  # on valid: RMSE with the MSE loss, else the mean loss; lower is better
                 if valid is not None:
-                    sse = ((_predict(module, vu, vi, 65536)[:n_own].double() - vr) ** 2).sum()
-                    totals = hook.all_sum(torch.stack([sse, sse.new_tensor(float(n_own))])).tolist()
-                    valid_rmse = math.sqrt(totals[0] / totals[1])
-                    history.valid_rmse.append(valid_rmse)
-                    if valid_rmse < best - 1e-5:
-                        best, stale, history.best_epoch = valid_rmse, 0, epoch
+                    pred = _predict(module, vu, vi, 65536)[:n_own].double()
+                    per_row = loss_fn(pred, vr) * vw  # squared errors with MSE
+                    totals = hook.all_sum(torch.stack([per_row.sum(), per_row.new_tensor(float(n_own))]))
+                    mean = (totals[0] / totals[1]).item()
+                    if config.loss == "mse":
+                        score = math.sqrt(mean)
+                        history.valid_rmse.append(score)
+                    else:
+                        score = mean
+                        history.valid_loss.append(score)
+                    if score < best - 1e-5:
+                        best, stale, history.best_epoch = score, 0, epoch
                         if config.patience is not None:
                             best_state = copy.deepcopy(module.state_dict())
                     else:
@@ -348,7 +404,7 @@ def _run(
                 else:
                     history.best_epoch = epoch
                 if bar is not None:
-                    bar.update(epoch, train_loss, valid_rmse)
+                    bar.update(epoch, train_loss, score)
                 if config.patience is not None and stale >= config.patience:
                     break
         if best_state is not None:
@@ -356,10 +412,20 @@ def _run(
         hook.finish(module)
 
 
+def _with_weights(
+    hook: LoopHook, arrays: tuple[np.ndarray, ...], weights: np.ndarray | None
+) -> tuple[tuple[Any, ...], int]:
+    """This process's shard of (users, items, targets, weights or None), and how many rows are its own."""
+    if weights is None:
+        shard, own = hook.shard(tuple(arrays))
+        return (*shard, None), own
+    return hook.shard((*arrays, weights))
+
+
 def _epoch_loss(
     module: nn.Module, loss_sum: torch.Tensor, n: int, hook: LoopHook, epoch: int, lr: float
 ) -> float:
-    """The epoch's mean training MSE over every process, read back once; NaN/inf weights anywhere raise.
+    """The epoch's mean training loss over every process, read back once; NaN/inf weights anywhere raise.
 
     Summed over the processes, so all of them take the same decision (one raising alone would leave
     the others waiting for it).
