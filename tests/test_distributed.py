@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.distributed as dist
@@ -19,6 +20,7 @@ import embedrec
 from embedrec import DotBias, EmbedrecError, NeuralCF, ParameterError
 from embedrec.models.distributed import DataParallel, data_parallel, shard_rows, spawn
 from embedrec.models.sharded import ShardedEmbedding
+from embedrec.models.tabular import TabularModel
 from embedrec.models.training import current_hook
 
 N_ROWS, WIDE, DIM, STEPS = 11, 101, 3, 4
@@ -195,3 +197,29 @@ def test_two_gloo_processes_match_one_on_ml100k_u1(ml100k_dir: Path, model: str)
 def test_spawn_checks_its_argument() -> None:
     with pytest.raises(EmbedrecError, match="nproc"):
         spawn(0, _fail_in_rank_one)
+
+
+EFFECT = {"red": 2.0, "green": -2.0, "blue": 0.0, "cyan": 1.0}  # what each colour adds to y
+
+
+def _fit_table(shard: bool) -> tuple[np.ndarray, int]:
+    """TabularModel (the shared loop with its own net, early stopping on held-out rows) on a planted
+    table: the prediction for each colour, in every process of the job."""
+    rng = np.random.default_rng(0)
+    colour = rng.choice(list(EFFECT), 3000)
+    y = np.array([EFFECT[c] for c in colour]) + rng.normal(0, 0.1, 3000)
+    frame = pd.DataFrame({"colour": colour, "size": rng.normal(0, 1, 3000)})
+    with data_parallel(shard_tables=shard) as hook:
+        model = TabularModel(hidden=(32,), epochs=10).fit(frame, y)
+    return model.predict(pd.DataFrame({"colour": list(EFFECT), "size": 0.0})), hook.world_size
+
+
+@pytest.mark.slow
+def test_a_table_model_trains_on_two_processes_too() -> None:
+    one, _ = _fit_table(False)
+    for shard in (False, True):
+        ranks = spawn(2, _fit_table, shard)
+        assert [w for _, w in ranks] == [2, 2]
+        np.testing.assert_allclose(ranks[0][0], ranks[1][0], atol=1e-6)  # one model in every process
+        np.testing.assert_allclose(ranks[0][0], list(EFFECT.values()), atol=0.25)  # noise sd 0.1
+        np.testing.assert_allclose(ranks[0][0], one, atol=0.15)
