@@ -21,7 +21,8 @@ import scipy.sparse as sp
 from embedrec.data.idmap import IdMap
 from embedrec.data.interactions import Interactions, RatingScale
 from embedrec.errors import DataError, NotFittedError, ParameterError, UnknownIdError, UnsupportedQueryError
-from embedrec.models.persist import frame_from_json, frame_to_json, register, save_model
+from embedrec.models.persist import register, save_model
+from embedrec.models.saved import SavedState, frame_from_json, frame_to_json
 
 # what an estimator may be able to do, and how a refusal says it
 CAPABILITIES = {
@@ -107,9 +108,27 @@ class Saveable(Params):
         return {}
 
     def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-        """Restore what `_state_arrays` and `_state_json` saved."""
+        """Restore what `_state_arrays` and `_state_json` saved (after `_check_saved` passed)."""
         for name in self._array_names:
             setattr(self, name, arrays[name])
+
+    def _check_saved(self, saved: SavedState) -> None:
+        """Validate a saved state before `_load_state` (ModelFormatError naming the field): the arrays
+        `_saved_shapes` lists, with their dtype and shape; floating arrays of `_array_names` finite."""
+        shapes = self._saved_shapes(saved)
+        if shapes is None:
+            for name in self._array_names:
+                a = saved.arrays.get(name)
+                saved.array(name, a.dtype if a is not None else np.float32, a.shape if a is not None else ())
+            return
+        for name, (dtype, shape) in shapes.items():
+            saved.array(name, dtype, shape)
+        saved.unexpected()
+
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]] | None:
+        """{array name: (dtype, shape)} of everything this model saves, from the JSON state already
+        checked; None where a model does not list them (then only presence and finiteness are checked)."""
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,6 +340,25 @@ class Estimator(Saveable):
             "item_meta": frame_to_json(self.item_meta_),
             "data_fingerprint": self.fingerprint_,
         }
+
+    def _check_saved(self, saved: SavedState) -> None:
+        """The data state every estimator saves: id maps, scale, metadata and the training matrix."""
+        users, items = saved.id_map("user_ids", "user"), saved.id_map("item_ids", "item")
+        saved.n_users, saved.n_items = len(users), len(items)
+        saved.scale("scale")
+        saved.frame("user_meta", len(users))
+        saved.frame("item_meta", len(items))
+        saved.value("data_fingerprint", str)
+        indptr = saved.array("seen.indptr", np.int64, (len(users) + 1,))
+        if indptr[0] != 0 or (np.diff(indptr) < 0).any():
+            saved.fail("seen.indptr", "row offsets must start at 0 and never decrease")
+        nnz = int(indptr[-1])
+        if nnz > len(users) * len(items):
+            size = f"{len(users):,} users × {len(items):,} items"
+            saved.fail("seen.indptr", f"{nnz:,} ratings do not fit {size}")
+        saved.indices("seen.indices", np.int32, (nnz,), len(items))
+        saved.array("seen.data", np.float32, (nnz,))
+        super()._check_saved(saved)
 
     def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         self.user_ids_ = IdMap.from_json(state["user_ids"])

@@ -1,0 +1,159 @@
+"""A save killed at any instant leaves the old model or the new one, and nothing that piles up.
+
+The test forks one saving child per crash point: the child counts its file-system calls (open,
+write, fsync, close, rename, unlink, mkdir, scandir, lock) and dies with `os._exit` — no cleanup, no
+`finally`, like a kill -9 — just before call number N. Every N from the first call to past the last is
+tried, for a save over an existing model, a save over the same model, and a first save into a new folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from embedrec import BiasBaseline, Interactions, ModelFormatError, load_model
+from embedrec.files import TMP_PREFIX
+
+CALLS = ("open", "write", "fsync", "close", "replace", "rename", "unlink", "mkdir", "rmdir", "scandir")
+CASES = ("over-old", "same-model", "first-save")
+
+
+def save_killed_at(model: BiasBaseline, target: Path, crash_at: int) -> int:
+    """Save `model` to `target` in a forked child that dies just before its file-system call number
+    `crash_at`; returns the child's exit code (17: killed, 0: the save ran to the end first)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        count = [0]
+
+        def crashing(fn: Callable) -> Callable:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                count[0] += 1
+                if count[0] == crash_at:
+                    os._exit(17)  # a kill: no finally blocks, no cleanup
+                return fn(*args, **kwargs)
+
+            return call
+
+        try:
+            for name in CALLS:
+                setattr(os, name, crashing(getattr(os, name)))
+            fcntl.flock = crashing(fcntl.flock)
+            model.save(target)
+        finally:
+            os._exit(0 if count[0] < crash_at else 3)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def toy(seed: int) -> Interactions:
+    rng = np.random.default_rng(seed)
+    users, items = np.repeat(np.arange(30), 5), np.tile(np.arange(5), 30) + rng.integers(0, 3, 150) * 5
+    return Interactions.from_arrays(users, items, rng.integers(1, 6, 150).astype(np.float32))
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture()
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """A folder in memory where there is one (/dev/shm: fsync costs nothing there, and the order of the
+    operations is what is tested), else under tmp_path."""
+    if not Path("/dev/shm").is_dir():
+        yield tmp_path / "scratch"
+        return
+    folder = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="embedrec-test-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_save_killed_at_every_file_operation_leaves_the_old_or_the_new_model(
+    tmp_path: Path, scratch: Path
+) -> None:
+    old = BiasBaseline(reg_user=1.0).fit(toy(0)).save(tmp_path / "old")
+    new = BiasBaseline(reg_user=5.0).fit(toy(1)).save(tmp_path / "new")
+    old_bias, new_bias = load_model(old).user_bias_, load_model(new).user_bias_
+    assert not np.array_equal(old_bias, new_bias)
+    new_model = load_model(new)
+    new_model.save(tmp_path / "warm")  # the first save imports what saving needs, before any fork
+    work, runs = scratch, []
+    for case in CASES:
+        for crash_at in range(1, 200):
+            target = work / case / f"{crash_at:03d}" / "model"
+            if case == "first-save":
+                target.parent.mkdir(parents=True)
+            else:
+                shutil.copytree(old if case == "over-old" else new, target)
+            runs.append((case, target, save_killed_at(new_model, target, crash_at)))
+            if runs[-1][2] == 0:  # the save ran to the end: every crash point has been tried
+                break
+    for case in CASES:
+        codes = [code for c, _, code in runs if c == case]
+        assert codes[-1] == 0 and set(codes[:-1]) == {17}, (case, codes)
+        assert len(codes) > 10, f"{case}: only {len(codes)} file operations were interrupted"
+    for case, target, code in runs:
+        what = f"{case}, killed before file operation {target.parent.name}"
+        try:
+            loaded = load_model(target).user_bias_
+        except ModelFormatError as exc:  # only a first save may leave no model: there was none before
+            assert case == "first-save" and "not a saved model" in str(exc), f"{what}: {exc}"
+        else:
+            assert any(np.array_equal(loaded, b) for b in (old_bias, new_bias)), what
+            if code == 0:
+                np.testing.assert_array_equal(loaded, new_bias)
+            # loading cleaned what the killed save left: model.json and the one weights file it names
+            weights = json.loads((target / "model.json").read_text())["weights_file"]
+            assert listing(target) == sorted(["model.json", weights]), (what, listing(target))
+        BiasBaseline().fit(toy(2)).save(target)  # and the next save leaves exactly one model
+        weights = json.loads((target / "model.json").read_text())["weights_file"]
+        assert listing(target) == sorted(["model.json", weights]), (what, listing(target))
+        assert listing(target.parent) == ["model"], what
+
+
+def test_leftovers_of_killed_saves_are_removed_by_the_next_load_but_not_during_a_save(tmp_path: Path) -> None:
+    target = BiasBaseline().fit(toy(0)).save(tmp_path / "m")
+    (target / f"{TMP_PREFIX}model.json.123.abcd").write_bytes(b"{")
+    (target / "weights-0123456789abcdef.safetensors").write_bytes(b"half")
+    (target / "notes.txt").write_text("mine")  # not ours: never touched
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running save holds it
+        load_model(target)
+        assert len(listing(target)) == 5  # a save may be writing those files: left alone
+    finally:
+        os.close(fd)
+    load_model(target)
+    weights = json.loads((target / "model.json").read_text())["weights_file"]
+    assert listing(target) == sorted(["model.json", "notes.txt", weights])
+
+
+def test_a_version_2_folder_loads_and_the_next_save_replaces_its_layout(tmp_path: Path) -> None:
+    model = BiasBaseline().fit(toy(0))
+    target = model.save(tmp_path / "m")
+    meta = json.loads((target / "model.json").read_text())
+    (target / meta.pop("weights_file")).rename(target / "model.safetensors")
+    meta["format_version"] = 2
+    (target / "model.json").write_text(json.dumps(meta))
+    np.testing.assert_array_equal(load_model(target).item_bias_, model.item_bias_)
+    model.save(target)
+    assert "model.safetensors" not in listing(target) and len(listing(target)) == 2
+
+
+@pytest.mark.parametrize("bad", ["/proc/embedrec-model", "/dev/null/model"])
+def test_saving_where_nothing_can_be_written_is_one_embedrec_error(bad: str) -> None:
+    from embedrec import EmbedrecError
+
+    with pytest.raises(EmbedrecError, match="cannot write|not a folder|exists") as info:
+        BiasBaseline().fit(toy(0)).save(bad)
+    assert "tmp" not in str(info.value)
