@@ -157,3 +157,66 @@ def test_saving_where_nothing_can_be_written_is_one_embedrec_error(bad: str) -> 
     with pytest.raises(EmbedrecError, match="cannot write|not a folder|exists") as info:
         BiasBaseline().fit(toy(0)).save(bad)
     assert "tmp" not in str(info.value)
+
+
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, n: int) -> list[int]:
+    """Make file-system call number `n` raise KeyboardInterrupt, as Ctrl-C arriving then would."""
+    count = [0]
+
+    def interrupting(fn: Callable) -> Callable:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            count[0] += 1
+            if count[0] == n:
+                raise KeyboardInterrupt
+            return fn(*args, **kwargs)
+
+        return call
+
+    for name in CALLS:
+        monkeypatch.setattr(os, name, interrupting(getattr(os, name)))
+    return count
+
+
+def test_ctrl_c_at_any_file_operation_of_a_save_leaves_the_old_model_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = BiasBaseline(reg_user=1.0).fit(toy(0)), BiasBaseline(reg_user=5.0).fit(toy(1))
+    for n in range(1, 100):
+        target = old.save(tmp_path / str(n) / "model")
+        before = listing(target)
+        with monkeypatch.context() as patch:
+            count = interrupt_at(patch, n)
+            try:
+                new.save(target)
+            except KeyboardInterrupt:
+                pass
+            else:
+                assert count[0] < n
+                break
+        loaded = load_model(target).user_bias_
+        assert np.array_equal(loaded, old.user_bias_) or np.array_equal(loaded, new.user_bias_), n
+        assert listing(target) == before or np.array_equal(loaded, new.user_bias_), (n, listing(target))
+    assert n > 10
+
+
+def test_ctrl_c_during_an_export_leaves_no_partial_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedrec import EmbeddingTable, export
+
+    table = EmbeddingTable(np.eye(3, dtype=np.float32), ["a", "b", "c"])
+    for n in range(1, 100):
+        out = tmp_path / str(n)
+        with monkeypatch.context() as patch:
+            count = interrupt_at(patch, n)
+            try:
+                export(table, "projector", out)
+            except KeyboardInterrupt:
+                pass
+            else:
+                assert count[0] < n
+                break
+        # all three files or none (the interrupt came after the renames began), never a temporary
+        names = listing(out) if out.exists() else []
+        assert not [x for x in names if x.startswith(TMP_PREFIX)], (n, names)
+    assert n > 6

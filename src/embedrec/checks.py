@@ -81,7 +81,7 @@ def format_bytes(n: float) -> str:
         if size < 1024:
             return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size:,.1f} TiB"
+    return f"{size:,.1f} TiB" if size < 10**4 else f"{size:.3g} TiB"
 
 
 def parse_bytes(text: str) -> int:
@@ -125,11 +125,19 @@ def memory_budget() -> int:
 
 
 def check_memory(
-    name: str, value: int, bytes_for: Callable[[int], float], what: str, *, budget: int | None = None
+    name: str,
+    value: int,
+    bytes_for: Callable[[int], float],
+    what: str,
+    *,
+    budget: int | None = None,
+    budget_name: str = "budget",
 ) -> None:
-    """Raise a one-line ResourceError unless `bytes_for(value)` fits the memory budget; the message says
-    how much it would take and the largest value of `name` that fits (`bytes_for` grows with its argument)."""
+    """Raise a one-line ResourceError unless `bytes_for(value)` fits the memory budget (`memory_budget()`
+    unless given); the message says how much it would take and the largest value of `name` that fits
+    (`bytes_for` grows with its argument)."""
     limit = memory_budget() if budget is None else budget
+    allowed = f"allowed ({MEMORY_ENV} or 80% of the free memory)" if budget is None else budget_name
     need = bytes_for(value)
     if need <= limit:
         return
@@ -140,5 +148,5 @@ def check_memory(
     fits = f"the largest {name} that fits is {low:,}" if low else f"not even {name}=1 fits"
     raise ResourceError(
         f"{name}={value:,} would need {format_bytes(need)} for {what}, more than the {format_bytes(limit)} "
-        f"allowed ({MEMORY_ENV} or 80% of the free memory); {fits}"
+        f"{allowed}; {fits}"
     )

@@ -44,15 +44,17 @@ def write_file(path: Path, data: bytes) -> None:
     """Write `data` to a new file at `path` (which must not exist) and fsync it; removed if interrupted."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides the mode
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except BaseException:
-        os.close(fd)
-        os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
         raise
-    os.close(fd)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
@@ -69,8 +71,8 @@ def write_files_atomic(files: Mapping[Path, bytes]) -> list[Path]:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = temporary_name(path)
-            write_file(tmp, data)
             staged.append((tmp, path))
+            write_file(tmp, data)
         for tmp, path in staged:
             os.replace(tmp, path)
     except OSError as exc:

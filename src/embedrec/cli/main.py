@@ -124,6 +124,10 @@ def app() -> None:
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C inside a verb into a silent exit 130
+            err_console.print("[red]interrupted[/]")
+        raise
     except Exception as exc:  # a bug: keep the traceback for the report, show one line
         with tempfile.NamedTemporaryFile("w", prefix="embedrec-error-", suffix=".log", delete=False) as log:
             traceback.print_exc(file=log)

@@ -42,8 +42,12 @@ def read_delimited(
     scale: RatingScale | None = None,
     item_meta: pd.DataFrame | None = None,
     user_meta: pd.DataFrame | None = None,
+    na_values: Sequence[str] = (),
 ) -> Interactions:
-    """Parse delimited text (separator and header sniffed unless given) into `Interactions`."""
+    """Parse delimited text (separator and header sniffed unless given) into `Interactions`.
+
+    Only empty fields are missing values: 'NA', 'null' or 'None' are ids like any other, unless listed
+    in `na_values`."""
     head_lines = sample_lines(text)
     if sep is None:
         sep = sniff_separator(text.name, head_lines)
@@ -70,7 +74,7 @@ def read_delimited(
     else:
         file_names = ([*ROLES] + [f"f{i}" for i in range(len(ROLES), len(first))])[: len(first)]
     roles = resolve_roles(file_names, columns, text.name, header=bool(header))
-    parsed, nulls = _parse(text, sep, file_names, bool(header), roles, head_lines)
+    parsed, nulls = _parse(text, sep, file_names, bool(header), roles, head_lines, na_values)
     return to_interactions(
         parsed, roles, nulls=nulls, source=text.name, scale=scale, text=(text, sep, bool(header)),
         item_meta=item_meta, user_meta=user_meta,
@@ -135,7 +139,7 @@ def to_interactions(
                 + (
                     f"rating {ratings[row]:g} is outside the declared scale (expected {expected})"
                     if np.isfinite(ratings[row])
-                    else f"{ratings[row]} is not a finite number (expected {expected})"
+                    else f"{_spell(ratings[row])} is not a finite number (expected {expected})"
                 ),
                 path=source,
                 line=line,
@@ -196,6 +200,7 @@ def _parse(
     header: bool,
     roles: dict[str, str],
     head_lines: list[str],
+    na_values: Sequence[str] = (),
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """pyarrow CSV parse of just the role columns, retrying wider id types when int32 overflows.
 
@@ -232,7 +237,10 @@ def _parse(
                 ),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"'),
                 convert_options=pacsv.ConvertOptions(
-                    include_columns=list(roles.values()), column_types=types, strings_can_be_null=True
+                    include_columns=list(roles.values()),
+                    column_types=types,
+                    strings_can_be_null=True,
+                    null_values=["", *na_values],  # pyarrow's default also drops ids spelled NA or null
                 ),
             )
             return _drain(reader, roles, estimate, text.name)
@@ -348,6 +356,8 @@ def resolve_roles(
                     line=1 if header else None,
                     field=str(col),
                 )
+            if str(name) in roles.values():
+                raise DataError(f"columns= names column {name!r} twice", path=source, field=str(name))
             roles[role] = str(name)
     normalised = {re.sub(r"[\s_\-]", "", n.lower()): n for n in names}
     for role in ROLES:
@@ -366,3 +376,7 @@ def resolve_roles(
                 field=role,
             )
     return roles
+
+
+def _spell(value: float) -> str:
+    return "NaN" if np.isnan(value) else str(value)

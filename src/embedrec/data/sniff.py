@@ -80,6 +80,8 @@ def sample_lines(text: FileText) -> list[str]:
             line=line,
         ) from None
     lines = [line for line in decoded.splitlines() if line.strip()][:200]
+    if not lines:  # str.strip() takes control characters such as 0x1c-0x1f for whitespace
+        raise DataError("no text lines: only whitespace and control characters", path=text.name, line=1)
     return lines
 
 

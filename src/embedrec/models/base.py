@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from embedrec.checks import check_memory
 from embedrec.data.idmap import IdMap
 from embedrec.data.interactions import Interactions, RatingScale
 from embedrec.errors import DataError, NotFittedError, ParameterError, UnknownIdError, UnsupportedQueryError
@@ -167,12 +168,31 @@ class Estimator(Saveable):
         """Learn from `train` (starting over), optionally early-stopping on `valid`; returns self."""
         self._validate()
         self._check_train(train, valid)
+        self._check_memory(train)
         self._fit(train, valid)
         self._set_data_state(train)
         return self
 
     def _validate(self) -> None:
         """Check the hyper-parameters (ParameterError naming the bad one); called first by `fit`."""
+
+    def _fit_bytes(self, n_users: int, n_items: int, n_ratings: int, n_factors: int) -> float:
+        """An estimate of the memory `fit` allocates on data of this size with `n_factors` factors
+        (models whose size grows with a parameter override it, and `_check_memory` uses it)."""
+        return 0.0
+
+    def _check_memory(self, train: Interactions) -> None:
+        """A one-line ResourceError before fitting when the estimate exceeds the memory budget,
+        naming the largest `n_factors` that fits (checks.check_memory)."""
+        if not hasattr(self, "n_factors"):
+            return
+        shape = (train.n_users, train.n_items, len(train))
+        check_memory(
+            "n_factors",
+            int(self.n_factors),
+            lambda k: self._fit_bytes(*shape, k),
+            f"fitting {type(self).__name__} on {shape[0]:,} users × {shape[1]:,} items",
+        )
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         raise NotImplementedError

@@ -35,6 +35,7 @@ from embedrec.models.training import (
 
 SKIP_COLUMNS = {"title", "zip", "imdb_url", "url"}  # free text or near-unique: no signal to embed
 MAX_CATEGORIES = 200
+SCORE_CHUNK = 1 << 24  # MLP inputs (pairs × width floats) scored at once: bounds scoring memory at any size
 
 
 @dataclass
@@ -255,6 +256,18 @@ class NeuralCF(SigmoidFactorModel):
     def _config(self) -> TrainConfig:
         return TrainConfig.from_model(self, f"NeuralCF k={self.n_factors}")
 
+    def _fit_bytes(self, n_users: int, n_items: int, n_ratings: int, n_factors: int) -> float:
+        """Embeddings and MLP weights with gradients and AdamW moments (6 floats per parameter), a
+        batch's MLP inputs and activations, a scoring chunk and the training arrays; side features are
+        counted as 64 columns. Measured on ML-100K at 512 factors: 181 MiB peak for an estimate of 264 MiB."""
+        width = 2 * n_factors + 64
+        layers = [width, *map(int, self.hidden), 1]
+        mlp = sum(a * b + b for a, b in zip(layers[:-1], layers[1:], strict=False))
+        params = (n_users + n_items) * (n_factors + 1) + mlp
+        batch = min(int(self.batch_size), n_ratings)
+        activations = 8 * batch * sum(layers)
+        return 4.0 * (6 * params + activations + 3 * max(SCORE_CHUNK, n_items * width)) + 40.0 * n_ratings
+
     def _build(
         self, users: SideFeatures, items: SideFeatures, n_users: int, n_items: int, low: float, high: float
     ) -> NeuralNet:
@@ -317,7 +330,8 @@ class NeuralCF(SigmoidFactorModel):
         n_items, b = self.n_items, part.shape[0]
         items = torch.arange(n_items)
         out = np.empty((b, n_items), dtype=np.float32)
-        per = max(1, (1 << 18) // n_items)  # users per chunk: about 256k pairs through the MLP at once
+        width = self.net_.mlp[0].in_features  # (b * n_items, width) inputs per chunk: about 64 MB of them
+        per = max(1, SCORE_CHUNK // (n_items * width))
         with torch_threads(1):
             self._score_chunks(part, bias, items, out, per)
         return out

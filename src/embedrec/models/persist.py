@@ -86,13 +86,26 @@ def save_model(model: Any, path: str | Path) -> Path:
         _make_folder(target)
         with _locked(target, wait=True):
             _tidy(target)  # what killed saves left
-            if not _same_file(target / weights, digest):
-                write_bytes_atomic(target / weights, blob)
-            write_bytes_atomic(target / META, text)  # the commit: readers now see the new model
+            _commit(target, weights, blob, digest, text)
             _tidy(target)  # the old weights
     except OSError as exc:
         raise storage_error(exc, target) from None
     return target
+
+
+def _commit(target: Path, weights: str, blob: bytes, digest: str, text: bytes) -> None:
+    """The new weights beside the old, then model.json replaced in one step; interrupted before that
+    step (an error, Ctrl-C), the new weights file is removed again and the old model stays as it was."""
+    created = not _same_file(target / weights, digest)
+    if created:
+        write_bytes_atomic(target / weights, blob)
+    try:
+        write_bytes_atomic(target / META, text)  # the commit: readers now see the new model
+    except BaseException:
+        if created and _current_weights(target) != weights:  # not committed (the rename may have been)
+            with contextlib.suppress(OSError):
+                os.unlink(target / weights)
+        raise
 
 
 def _make_folder(target: Path) -> None:

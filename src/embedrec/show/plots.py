@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from embedrec.data.embeddings import EmbeddingTable
+from embedrec.files import atomic_output
 from embedrec.show.projection import Projection
 
 MAX_CATEGORIES = 12  # more categories than this are unreadable: the rest are drawn grey as "other"
@@ -188,5 +189,6 @@ def plot_map(
     labels = table.labels()
     _place_labels(fig, ax, xy[pos], [labels[projection.rows[i]] for i in pos], fontsize=7)
     if path is not None:
-        fig.savefig(path, dpi=dpi, facecolor="white")
+        with atomic_output(path) as tmp:  # Ctrl-C or a crash: no half picture
+            fig.savefig(tmp, dpi=dpi, facecolor="white", format=Path(path).suffix.lstrip(".") or None)
     return fig
