@@ -66,7 +66,7 @@ def write_files_atomic(files: Mapping[Path, bytes]) -> list[Path]:
     """Write several files: every new version first (fsynced, under temporary names), then the renames,
     so an interruption before the renames leaves all the old files and no temporaries."""
     staged: list[tuple[Path, Path]] = []
-    try:
+    try:  # OSError (no such folder, no permission, disk full) becomes one embedrec error, below
         for path, data in files.items():
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,16 +97,18 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     """A temporary path (same folder, same suffix) for a writer that wants a file name (matplotlib);
     on success it is fsynced and renamed onto `path`, on any error or Ctrl-C it is removed."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(target).with_suffix(target.suffix)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, target) from None
         raise
     fsync_dir(target.parent)
 

@@ -98,8 +98,6 @@ def to_interactions(
     user_meta: pd.DataFrame | None = None,
 ) -> Interactions:
     """Check parsed columns one by one (popping each) and hand the arrays to `Interactions.from_arrays`."""
-    if len(columns["user"]) == 0:
-        raise DataError("no rating rows (the file is empty or holds only a header)", path=source)
 
     def where(row: int) -> tuple[int | None, str]:
         # Text files name the line; Parquet has none, so the message names the row instead.
@@ -117,6 +115,8 @@ def to_interactions(
         raise DataError(
             f"{prefix}{what} (expected {_EXPECT[role]})", path=source, line=line, field=roles[role]
         )
+    if len(columns["user"]) == 0:  # after the empty values: parsing stops at the first one
+        raise DataError("no rating rows (the file is empty or holds only a header)", path=source)
 
     arrays: dict[str, np.ndarray] = {}
     for role in ROLES:

@@ -201,6 +201,9 @@ class Interactions:
         if not consume:  # never alias or freeze the caller's arrays
             ratings = None if ratings is None else _numbers(ratings, np.float32, "rating")
             timestamps = None if timestamps is None else _numbers(timestamps, np.int64, "timestamp")
+        for name, column in (("ratings", ratings), ("timestamps", timestamps)):
+            if column is not None and len(column) != len(raw_users):
+                raise DataError(f"{name} has {len(column)} rows but users has {len(raw_users)}", field=name)
         scale = RatingScale.coerce(scale)
         if user_ids is None:
             users, user_ids = _factorize(raw_users, "user", in_place=consume)
@@ -370,9 +373,7 @@ def _numbers(values: Any, dtype: type, name: str) -> np.ndarray:
     try:
         out = np.array(values, dtype=dtype)
     except (TypeError, ValueError, OverflowError):
-        raise DataError(
-            f"{name}s must be numbers, got {np.asarray(values).dtype} values", field=name
-        ) from None
+        raise DataError(f"{name}s must be numbers, got {values!r:.60}", field=name) from None
     if out.ndim != 1:
         raise DataError(f"{name}s must be a one-dimensional array, got shape {out.shape}", field=name)
     return out

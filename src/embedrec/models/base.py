@@ -258,8 +258,11 @@ class Estimator(Saveable):
 
     def _indices(self, values: Any, kind: str, raw: bool) -> np.ndarray:
         ids = self.user_ids_ if kind == "user" else self.item_ids_
-        arr = np.asarray(values)
-        if arr.dtype == object and arr.ndim == 0 and not isinstance(arr.item(), str | int):
+        try:
+            arr = np.asarray(values)
+        except (TypeError, ValueError):  # ragged nested lists
+            arr = np.empty(0, dtype=object).reshape(0, 0, 0)
+        if arr.ndim > 2 or (arr.dtype == object and arr.ndim == 0 and not isinstance(arr.item(), str | int)):
             raise ParameterError(f"{kind}s must be ids or arrays of ids, got {type(values).__name__}")
         if raw:
             return ids.indices(arr.ravel()).reshape(arr.shape).astype(np.int64)

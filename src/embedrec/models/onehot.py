@@ -126,10 +126,10 @@ def compare_onehot_lookup(
     out_bytes = batch * (8 + dim * _FLOAT_BYTES)  # the indices and the looked-up rows
     which = "budget" if limit == memory_budget else "half the available memory"
     sized = {"budget": limit, "budget_name": "budget" if which == "budget" else f"budget ({which})"}
+    check_memory("dim", dim, lambda d: min(sizes) * d * _FLOAT_BYTES + 8 + d * _FLOAT_BYTES,
+                 "the smallest weight table", **sized)  # fmt: skip
     check_memory("batch", batch, lambda b: min(sizes) * dim * _FLOAT_BYTES + b * (8 + dim * _FLOAT_BYTES),
                  "the lookup's indices and rows", **sized)  # fmt: skip
-    check_memory("dim", dim, lambda d: min(sizes) * d * _FLOAT_BYTES + batch * (8 + d * _FLOAT_BYTES),
-                 "the smallest weight table and its lookup", **sized)  # fmt: skip
     check_memory("vocabulary size", max(sizes), lambda v: v * dim * _FLOAT_BYTES + out_bytes,
                  f"the (V, {dim}) float32 weight table", **sized)  # fmt: skip
     gen = torch.Generator().manual_seed(seed)

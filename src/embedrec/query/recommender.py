@@ -332,8 +332,7 @@ class Recommender:
         n = check_n(n)
         fn = pick(SIMILARITIES, metric, "metric")
         vectors = self.model.user_vectors()
-        uidx, _ = self._users(user)
-        return self._nearest(vectors, int(uidx[0]), n, fn, None, self.model.user_ids_)
+        return self._nearest(vectors, self._one_user(user), n, fn, None, self.model.user_ids_)
 
     @staticmethod
     def _nearest(
@@ -352,14 +351,19 @@ class Recommender:
     def predict(self, user: Any, items: Any) -> np.ndarray:
         """Predicted ratings of one known user for items (raw ids or titles)."""
         self.model.require("predict")
-        uidx, _ = self._users(user)
+        u = self._one_user(user)
         idx = self.catalogue.indices(items)
-        return self.model.predict_indices(np.full(len(idx), uidx[0]), idx)
+        return self.model.predict_indices(np.full(len(idx), u), idx)
+
+    def _one_user(self, user: Any) -> int:
+        uidx, _ = self._users(user)
+        if len(uidx) != 1:
+            raise ParameterError(f"expected one user id, got {len(uidx)}")
+        return int(uidx[0])
 
     def explain(self, user: Any, item: Any) -> Explanation:
         """Why `item` scores as it does for a known `user`: terms that add up to the score exactly."""
-        uidx, _ = self._users(user)
-        u = int(uidx[0])
+        u = self._one_user(user)
         return self._explanation(u, self.catalogue.index(item), self.model.user_ids_.raw_id(u))
 
     def explain_folded(self, user: FoldedUser, item: Any) -> Explanation:
