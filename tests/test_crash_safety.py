@@ -220,3 +220,15 @@ def test_ctrl_c_during_an_export_leaves_no_partial_files(
         names = listing(out) if out.exists() else []
         assert not [x for x in names if x.startswith(TMP_PREFIX)], (n, names)
     assert n > 6
+
+
+def test_the_leftovers_of_version_2_saves_beside_a_model_go_with_the_next_save(tmp_path: Path) -> None:
+    model = BiasBaseline().fit(toy(0))
+    for name in (".m.k3j_x9aa", ".m.old-4242"):  # what version 2's two renames left when killed
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(b"old")
+    (tmp_path / ".m.notes-of-mine").mkdir()  # not a name version 2 made: kept
+    (tmp_path / ".m.zzzzzzzz").mkdir()
+    (tmp_path / ".m.zzzzzzzz" / "mine.txt").write_text("kept: not only model files")
+    model.save(tmp_path / "m")
+    assert listing(tmp_path) == [".m.notes-of-mine", ".m.zzzzzzzz", "m"]

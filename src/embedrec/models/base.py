@@ -80,7 +80,7 @@ class Params:
 
 
 class Saveable(Params):
-    """A fitted object saved as named arrays (model.safetensors) plus JSON state (model.json)."""
+    """A fitted object saved as named arrays (a safetensors file) plus JSON state (model.json)."""
 
     _array_names: ClassVar[tuple[str, ...]] = ()  # fitted arrays saved as they are
     _fitted_attribute: ClassVar[str] = "fingerprint_"  # set by every fit: tells fitted from not
@@ -96,7 +96,7 @@ class Saveable(Params):
             )
 
     def save(self, path: str | Path) -> Path:
-        """Save to a directory (model.safetensors + model.json), atomically; returns the path."""
+        """Save to a directory (safetensors weights + model.json) as one atomic commit; returns the path."""
         self._check_fitted()
         return save_model(self, path)
 

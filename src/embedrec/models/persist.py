@@ -21,6 +21,7 @@ import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ def save_model(model: Any, path: str | Path) -> Path:
             _tidy(target)  # what killed saves left
             _commit(target, weights, blob, digest, text)
             _tidy(target)  # the old weights
+            _remove_version_2_leftovers(target)
     except OSError as exc:
         raise storage_error(exc, target) from None
     return target
@@ -175,6 +177,17 @@ def _tidy(folder: Path) -> None:
                     removed += 1
     if removed:
         fsync_dir(folder)
+
+
+def _remove_version_2_leftovers(target: Path) -> None:
+    """Version 2 saved through `.NAME.XXXXXXXX` and `.NAME.old-PID` folders beside the model, and a
+    killed save left them there; they hold nothing but our two files, and go now."""
+    legacy = re.compile(re.escape(f".{target.name}.") + r"([a-z0-9_]{8}|old-\d+)")
+    for entry in os.scandir(target.parent):
+        if legacy.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+            names = {e.name for e in os.scandir(entry.path)}
+            if names <= {META, LEGACY_WEIGHTS}:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _current_weights(folder: Path) -> str | None:
