@@ -232,3 +232,31 @@ def test_the_leftovers_of_version_2_saves_beside_a_model_go_with_the_next_save(t
     (tmp_path / ".m.zzzzzzzz" / "mine.txt").write_text("kept: not only model files")
     model.save(tmp_path / "m")
     assert listing(tmp_path) == [".m.notes-of-mine", ".m.zzzzzzzz", "m"]
+
+
+def test_loads_while_another_thread_saves_always_see_a_whole_model(scratch: Path) -> None:
+    """A reader never takes a save's files away, and retries when a commit removed the weights it was
+    about to read: 500 loads during a stream of saves of two alternating models all succeed."""
+    import threading
+
+    models = [BiasBaseline(reg_user=1.0).fit(toy(0)), BiasBaseline(reg_user=5.0).fit(toy(1))]
+    target = models[0].save(scratch / "m")
+    stop, saves = threading.Event(), [0]
+
+    def keep_saving() -> None:
+        while not stop.is_set():
+            models[saves[0] % 2].save(target)
+            saves[0] += 1
+
+    saver = threading.Thread(target=keep_saving)
+    saver.start()
+    try:
+        for _ in range(500):
+            loaded = load_model(target).user_bias_
+            assert any(np.array_equal(loaded, m.user_bias_) for m in models)
+    finally:
+        stop.set()
+        saver.join()
+    assert saves[0] > 10
+    weights = json.loads((target / "model.json").read_text())["weights_file"]
+    assert listing(target) == sorted(["model.json", weights])

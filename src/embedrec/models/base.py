@@ -117,14 +117,14 @@ class Saveable(Params):
         """Validate a saved state before `_load_state` (ModelFormatError naming the field): the arrays
         `_saved_shapes` lists, with their dtype and shape; floating arrays of `_array_names` finite."""
         shapes = self._saved_shapes(saved)
-        if shapes is None:
-            for name in self._array_names:
+        for name, (dtype, shape) in (shapes or {}).items():
+            saved.array(name, dtype, shape)
+        for name in self._array_names:  # arrays a subclass added without declaring them: present, finite
+            if shapes is None or name not in shapes:
                 a = saved.arrays.get(name)
                 saved.array(name, a.dtype if a is not None else np.float32, a.shape if a is not None else ())
-            return
-        for name, (dtype, shape) in shapes.items():
-            saved.array(name, dtype, shape)
-        saved.unexpected()
+        if shapes is not None:
+            saved.unexpected()
 
     def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]] | None:
         """{array name: (dtype, shape)} of everything this model saves, from the JSON state already
