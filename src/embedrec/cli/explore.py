@@ -43,8 +43,14 @@ def plot(
     out: Annotated[Path, typer.Option("--out", "-o", help="map.png, map.svg or map.html (interactive).")],
     method: Annotated[str, typer.Option("--method", "-m", help="pca, tsne or umap.")] = "pca",
     color: Annotated[
-        str, typer.Option("--color", "-c", help="genre, count, bias, none or a column.")
-    ] = "genre",
+        str,
+        typer.Option(
+            "--color",
+            "-c",
+            help="genre, count, bias, none or a column (default: genre where the data has genres, "
+            "else the rating count).",
+        ),
+    ] = "auto",
     users: Annotated[
         bool, typer.Option("--users", help="Map the user vectors instead of the items.")
     ] = False,

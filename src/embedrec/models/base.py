@@ -157,7 +157,8 @@ class Estimator(Saveable):
 
     Fitted state shared by every estimator (set by `fit` or `load_model`): `user_ids_`, `item_ids_`
     (IdMap), `scale_` (RatingScale), `seen_` (users × items CSR of training values), `user_meta_`,
-    `item_meta_` (the training data's metadata, or None), `fingerprint_` (hash of the training data).
+    `item_meta_` (the training data's metadata, or None), `fingerprint_` (hash of the training data),
+    `train_origin_` (where the training rows came from: the file, the columns read, the split).
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset()
@@ -219,6 +220,7 @@ class Estimator(Saveable):
         self.item_meta_: pd.DataFrame | None = train.item_meta
         self.seen_: sp.csr_matrix = train.csr
         self.fingerprint_: str = train.fingerprint
+        self.train_origin_: dict[str, Any] = dict(train.origin)
 
     @property
     def n_users(self) -> int:
@@ -362,6 +364,7 @@ class Estimator(Saveable):
             "user_meta": frame_to_json(self.user_meta_),
             "item_meta": frame_to_json(self.item_meta_),
             "data_fingerprint": self.fingerprint_,
+            "train_origin": self.train_origin_,
         }
 
     def _check_saved(self, saved: SavedState) -> None:
@@ -395,3 +398,4 @@ class Estimator(Saveable):
         )
         super()._load_state(arrays, state)
         self.fingerprint_ = str(state["data_fingerprint"])
+        self.train_origin_ = dict(state.get("train_origin") or {})

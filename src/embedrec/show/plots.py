@@ -59,9 +59,18 @@ def _categories(values: pd.Series, label: str) -> Coloring:
     return Coloring("category", label, codes=codes, categories=tuple(cats))
 
 
+def default_color(table: EmbeddingTable) -> str:
+    """What to colour by when nobody says: the first genre where the data has genres, else the rating
+    count, else nothing."""
+    if table.meta is not None and "genres" in table.meta.columns:
+        if (_first_genre(table.meta) != "unknown").any():
+            return "genre"
+    return "count" if table.counts is not None else "none"
+
+
 def color_fields(table: EmbeddingTable) -> list[str]:
-    """The names `coloring` accepts for this table."""
-    names = ["none"]
+    """The names `coloring` accepts for this table ("auto" picks `default_color`)."""
+    names = ["auto", "none"]
     if table.meta is not None:
         if "genres" in table.meta.columns:
             names.append("genre")
@@ -73,9 +82,10 @@ def color_fields(table: EmbeddingTable) -> list[str]:
     return names
 
 
-def coloring(table: EmbeddingTable, rows: np.ndarray, field: str | None = "genre") -> Coloring:
-    """Colour values for `rows` from a field: genre (the first one), count, bias or any metadata column."""
-    field = "none" if field is None else field
+def coloring(table: EmbeddingTable, rows: np.ndarray, field: str | None = "auto") -> Coloring:
+    """Colour values for `rows` from a field: genre (the first one), count, bias or any metadata column;
+    "auto" is what the data has (`default_color`)."""
+    field = "none" if field is None else default_color(table) if field == "auto" else field
     valid = color_fields(table)
     if field not in valid:
         raise ValueError(f"cannot colour {table.name} by {field!r}; valid: {', '.join(valid)}")
@@ -136,7 +146,7 @@ def plot_map(
     projection: Projection,
     path: str | Path | None = None,
     *,
-    color: str | None = "genre",
+    color: str | None = "auto",
     n_labels: int = 30,
     title: str | None = None,
     size: tuple[float, float] = (10.0, 8.0),
