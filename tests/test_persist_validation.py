@@ -128,7 +128,13 @@ def test_every_array_tampered_with_is_refused_naming_it(
     meta = json.loads((original / "model.json").read_text())
     arrays = load((original / meta["weights_file"]).read_bytes())
     problems = []
-    cases = [(a, how, fn) for a, arr in arrays.items() for how, fn in array_tampers(a, arr)]
+    optional = {"user_prior_var_"}  # BayesianDotBias saved before it kept its prior: still loads
+    cases = [
+        (a, how, fn)
+        for a, arr in arrays.items()
+        for how, fn in array_tampers(a, arr)
+        if not (a in optional and how == "missing")
+    ]
     cases.append(("junk", "an extra array", lambda d: d.__setitem__("junk", np.zeros(3, np.float32))))
     for n, (array, how, fn) in enumerate(cases):
         folder = Path(shutil.copytree(original, tmp_path / str(n)))

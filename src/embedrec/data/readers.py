@@ -215,7 +215,7 @@ def _as_scale(scale: RatingScale | tuple[float, float] | None) -> RatingScale | 
         return scale
     try:
         return RatingScale(float(scale[0]), float(scale[1]), *(scale[2:] if len(scale) > 2 else ()))
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, KeyError):
         got = repr(scale).replace("{", "{{").replace("}", "}}")
         raise ParameterError(
             f"{{}} must be (low, high), e.g. {{}}; got {got}", Arg("scale"), Arg("scale", (1, 5))

@@ -117,8 +117,9 @@ class Saveable(Params):
         """Validate a saved state before `_load_state` (ModelFormatError naming the field): the arrays
         `_saved_shapes` lists, with their dtype and shape; floating arrays of `_array_names` finite."""
         shapes = self._saved_shapes(saved)
-        for name, (dtype, shape) in (shapes or {}).items():
-            saved.array(name, dtype, shape)
+        for name, spec in (shapes or {}).items():
+            if spec is not None:  # None: an optional array this file does not have
+                saved.array(name, *spec)
         for name in self._array_names:  # arrays a subclass added without declaring them: present, finite
             if shapes is None or name not in shapes:
                 a = saved.arrays.get(name)
@@ -126,9 +127,10 @@ class Saveable(Params):
         if shapes is not None:
             saved.unexpected()
 
-    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]] | None:
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]] | None] | None:
         """{array name: (dtype, shape)} of everything this model saves, from the JSON state already
-        checked; None where a model does not list them (then only presence and finiteness are checked)."""
+        checked (None for an optional array a file lacks); None where a model does not list them (then
+        only presence and finiteness are checked)."""
         return None
 
 

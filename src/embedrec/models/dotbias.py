@@ -243,7 +243,7 @@ class DotBias(SigmoidFactorModel):
 
     def _fit_bytes(self, n_users: int, n_items: int, n_ratings: int, n_factors: int) -> float:
         """Tables, gradients and two AdamW moments (and the copies made at the end): 6 floats per
-        parameter; a batch's lookups; the training arrays. Measured on ML-100K at 1,024 factors: 90 MiB
+        parameter; a batch's lookups; the training arrays. Measured on ML-100K at 1,024 factors: 95 MiB
         peak for an estimate of 113 MiB."""
         rows = n_users + n_items + (n_items if self.implicit else 0)
         batch = min(int(self.batch_size), n_ratings)
