@@ -53,6 +53,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "axes": ("embedrec.cli.explore", "What the principal axes of the item vectors mean, and the biases."),
     "export": ("embedrec.cli.export", "Item (or user) vectors for the Embedding Projector, gensim or NumPy."),
     "serve": ("embedrec.cli.serve", "The web page and HTTP API for a saved model."),
+    "table": ("embedrec.cli.table", "Embeddings for any table (CSV/TSV/Parquet): train, evaluate, predict."),
 }
 
 err_console = Console(stderr=True)

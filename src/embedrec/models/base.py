@@ -340,8 +340,16 @@ class Estimator(Saveable):
         self.require("explain")
         return self._explain(user, int(item))
 
+    def explain_many(self, user: int | FoldedUser, items: Any) -> list[list[Term]]:
+        """`explain_indices` of one user for several items (a model may share the work between them)."""
+        self.require("explain")
+        return self._explain_many(user, np.asarray(items, dtype=np.int64).reshape(-1))
+
     def _explain(self, user: int | FoldedUser, item: int) -> list[Term]:
         raise NotImplementedError
+
+    def _explain_many(self, user: int | FoldedUser, items: np.ndarray) -> list[list[Term]]:
+        return [self._explain(user, int(i)) for i in items]
 
     def user_history(self, user: int) -> tuple[np.ndarray, np.ndarray]:
         """(item indices, values) the user had in training."""

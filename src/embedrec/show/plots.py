@@ -118,6 +118,7 @@ def _overlaps(box: np.ndarray, placed: list[np.ndarray]) -> bool:
 
 def _place_labels(fig: Figure, ax, xy: np.ndarray, texts: list[str], fontsize: float) -> int:  # noqa: ANN001
     """Greedy labelling: try each label in priority order, drop it if its box hits one already placed."""
+    ax.autoscale_view()  # settle the data limits first: label boxes are measured against them
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     placed: list[np.ndarray] = []
@@ -184,6 +185,8 @@ def plot_map(
         fig.colorbar(sc, cax=cax, label=col.label)
     else:
         ax.scatter(xy[:, 0], xy[:, 1], s=point_size, c=PALETTE[0], alpha=0.6, linewidths=0)
+    if len(xy) <= 100:  # a few categories: leave room for the labels of the points at the edges
+        ax.margins(0.2)
     ax.set_xticks([])
     ax.set_yticks([])
     if projection.method == "pca":
