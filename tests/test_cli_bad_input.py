@@ -278,6 +278,7 @@ def test_ctrl_c_during_training_stops_cleanly_and_writes_nothing(tmp_path: Path,
         [*CLI, "train", str(data_file), "-m", "dotbias", "--epochs",
          "100000", "--split", "none", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background runner ignores it
     )  # fmt: skip
     seen = b""
     assert proc.stderr is not None
