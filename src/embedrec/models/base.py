@@ -379,20 +379,19 @@ class Estimator(Saveable):
 
     def _check_saved(self, saved: SavedState) -> None:
         """The data state every estimator saves: id maps, scale, metadata and the training matrix."""
-        users, items = saved.id_map("user_ids", "user"), saved.id_map("item_ids", "item")
-        saved.n_users, saved.n_items = len(users), len(items)
+        users, items = saved.id_map("user_ids", "user"), saved.id_map("item_ids", "item")  # their sizes
+        saved.n_users, saved.n_items = users, items
         saved.scale("scale")
-        saved.frame("user_meta", len(users))
-        saved.frame("item_meta", len(items))
+        saved.frame("user_meta", users)
+        saved.frame("item_meta", items)
         saved.value("data_fingerprint", str)
-        indptr = saved.array("seen.indptr", np.int64, (len(users) + 1,))
+        indptr = saved.array("seen.indptr", np.int64, (users + 1,))
         if indptr[0] != 0 or (np.diff(indptr) < 0).any():
             saved.fail("seen.indptr", "row offsets must start at 0 and never decrease")
         nnz = int(indptr[-1])
-        if nnz > len(users) * len(items):
-            size = f"{len(users):,} users × {len(items):,} items"
-            saved.fail("seen.indptr", f"{nnz:,} ratings do not fit {size}")
-        saved.indices("seen.indices", np.int32, (nnz,), len(items))
+        if nnz > users * items:
+            saved.fail("seen.indptr", f"{nnz:,} ratings do not fit {users:,} users × {items:,} items")
+        saved.indices("seen.indices", np.int32, (nnz,), items)
         saved.array("seen.data", np.float32, (nnz,))
         super()._check_saved(saved)
 

@@ -168,13 +168,13 @@ def _tidy(folder: Path) -> None:
     """Remove temporaries and the weights files model.json does not name (all of them are kept when
     model.json cannot be read: then nothing says which one is current)."""
     removed = remove_temporaries(folder)
-    current = _current_weights(folder)
-    if current is not None:
-        for entry in os.scandir(folder):
-            if entry.name != current and (entry.name == LEGACY_WEIGHTS or WEIGHTS.fullmatch(entry.name)):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-                    removed += 1
+    weights = [e.name for e in os.scandir(folder) if e.name == LEGACY_WEIGHTS or WEIGHTS.fullmatch(e.name)]
+    current = _current_weights(folder) if len(weights) > 1 else None  # one file: nothing to choose
+    for name in weights:
+        if current is not None and name != current:
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
+                removed += 1
     if removed:
         fsync_dir(folder)
 
