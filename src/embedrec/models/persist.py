@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from embedrec import __version__
+from embedrec.data.embeddings import EmbeddingTable
 from embedrec.errors import EmbedrecError, ModelFormatError, ParameterError
 from embedrec.files import TMP_PREFIX, fsync_dir, remove_temporaries, storage_error, write_bytes_atomic
 from embedrec.models.saved import SavedState, frame_from_json, frame_to_json
@@ -348,6 +349,8 @@ def jsonable(value: Any) -> Any:
         return jsonable(value.item())
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, EmbeddingTable):  # a model started from these vectors records where they came from
+        return value.source or f"<EmbeddingTable {value.name}>"
     if isinstance(value, float) and not math.isfinite(value):
         raise ParameterError(f"cannot save the non-finite value {value!r}")
     if not isinstance(value, str | int | float | bool | type(None)):
