@@ -157,8 +157,9 @@ class EmbeddingTable:
         top, vals = top_n(scores.astype(np.float64), n)
         return self.ids.raw_ids[top[0]], vals[0].astype(np.float32)
 
-    def analogy(self, a: Any, b: Any, c: Any, n: int = 1, *, restrict: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    def analogy(
+        self, a: Any, b: Any, c: Any, n: int = 1, *, restrict: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The `n` keys nearest (cosine) to unit(a) − unit(b) + unit(c), leaving out a, b and c (3CosAdd):
         king − man + woman ≈ queen. `restrict` searches only the first rows (the most frequent words)."""
         n = check_n(n)
