@@ -256,8 +256,8 @@ def classify_train(
     label: Annotated[str, typer.Option(help="The label column.")] = "label",
     dim: Annotated[int, typer.Option(help="Embedding size.", min=1)] = 100,
     ngrams: Annotated[int, typer.Option(help="1: words; 2: words and word bigrams.", min=1, max=2)] = 2,
-    epochs: Annotated[int, typer.Option(help="At most this many epochs (early stopping).", min=1)] = 20,
-    lr: Annotated[float, typer.Option(help="Learning rate.", min=0)] = 0.05,
+    epochs: Annotated[int, typer.Option(help="At most this many epochs (early stopping).", min=1)] = 40,
+    lr: Annotated[float, typer.Option(help="Learning rate (Adam).", min=0)] = 0.01,
     pretrained: Annotated[
         Path | None, typer.Option(help="Start the word rows from these vectors (word2vec/GloVe file).")
     ] = None,

@@ -79,8 +79,11 @@ class TextClassifier(Saveable):
 
     `fit(texts, labels)` then `predict(texts)` / `predict_proba(texts)` (columns in `classes_` order).
     `pretrained` (an EmbeddingTable or a word2vec/GloVe path) starts the word rows; `freeze=True` keeps
-    them. Training holds out `valid_fraction` of the texts and stops after `patience` epochs without a
-    better validation accuracy, keeping the best epoch's weights.
+    them. Training (Adam, sparse for the embeddings) drops `word_dropout` of each text's tokens at
+    random, holds out `valid_fraction` of the texts, and stops after `patience` epochs without a better
+    validation accuracy; with `average=True` the weights averaged over the epochs so far are the ones
+    validated and kept (steadier than one epoch's). `weighting="idf"` weighs each token by its inverse
+    document frequency in the mean. Defaults chosen on five random 90/10 splits of rt_polarity.
     """
 
     _fitted_attribute = "classes_"
@@ -91,16 +94,16 @@ class TextClassifier(Saveable):
         ngrams: int = 2,
         buckets: int = 1 << 19,
         min_count: int = 1,
-        epochs: int = 20,
-        lr: float = 0.05,
+        epochs: int = 40,
+        lr: float = 0.01,
         batch_size: int = 32,
         dropout: float = 0.0,
-        word_dropout: float = 0.0,
+        word_dropout: float = 0.5,
         weighting: str = "mean",
         average: bool = True,
         weight_decay: float = 0.0,
         valid_fraction: float = 0.1,
-        patience: int = 3,
+        patience: int = 5,
         pretrained: Any = None,
         freeze: bool = False,
         lowercase: bool = True,
