@@ -6,7 +6,11 @@
 Both read the same token lists (embedrec's tokenizer: lower-case runs of letters) with the issue's settings
 (100 dimensions, window 5, 5 negatives, min_count 5, sample 1e-3, 5 epochs) on the same number of threads,
 for skip-gram and CBOW, over a few seeds (WordSim-353 on a 1-million-word corpus moves by ±0.01 between
-seeds). gensim runs twice: from the in-memory token lists and from a `corpus_file` (its fastest mode).
+seeds). gensim runs twice: from the in-memory token lists (the same schedule as embedrec: the learning
+rate falls linearly over all the words of all epochs) and from a `corpus_file` (often its fastest mode;
+there each worker measures its progress against the whole corpus while reading only its share, so the
+learning rate falls only part of the way within an epoch and jumps back at the next: a sawtooth, not the
+same schedule).
 Quality is measured by the same code for all: WordSim-353 Spearman and questions-words 3CosAdd accuracy
 over the questions whose four words are in the vocabulary (coverage reported). words/s = corpus tokens ×
 epochs / training seconds (vocabulary building excluded for both; embedrec's fit reads the file itself).
@@ -120,7 +124,9 @@ def main() -> None:
         f"{args.workers} threads each, mean ± sd over {args.seeds} seeds. Quality by the same code for all "
         "(embedrec.query.wordeval): WordSim-353 Spearman of cosine vs human scores on the pairs whose "
         "words are both known; questions-words 3CosAdd accuracy on the questions whose four words are "
-        "known. words/s = tokens × 5 epochs / training seconds (vocabulary pass excluded).",
+        "known. words/s = tokens × 5 epochs / training seconds (vocabulary pass excluded). gensim's "
+        "`corpus_file` mode decays the learning rate by each worker's share of the corpus (a sawtooth over "
+        "the epochs, not the linear schedule the other two follow), which is what moves its CBOW score.",
         "",
         "| mode | library | WordSim-353 Spearman | pairs covered | analogy accuracy | questions covered | "
         "train s | words/s | threads |",

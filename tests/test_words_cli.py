@@ -165,3 +165,10 @@ def test_item2vec_learns_and_saves_a_recommender(tmp_path: Path) -> None:
     assert isinstance(embedrec.load_model(out), embedrec.Item2Vec)
     result = invoke("recommend", out, "--user", 1, "-n", 3)
     assert result.exit_code == 0, result.output
+
+
+def test_export_writes_a_words_models_vectors(model_dir: Path, tmp_path: Path) -> None:
+    result = invoke("export", model_dir, "--format", "projector", "--out", tmp_path / "projector")
+    assert result.exit_code == 0, result.output
+    tsv = (tmp_path / "projector" / "vectors.tsv").read_text().splitlines()
+    assert len(tsv) == 24 and len(tsv[0].split("\t")) == 16

@@ -93,6 +93,7 @@ def plot(
         if len(keys) < 2:
             raise ParameterError(f"--words needs at least two keys, got {words!r}")
         table = table.subset(np.array([table.index(word_key(table, k)) for k in keys]))
+        labels = max(labels, len(keys))  # every chosen word gets its label
     _check_color(table, color)
     try:
         projection = project_table(table, method, max_rows="auto" if max_points is None else max_points,
