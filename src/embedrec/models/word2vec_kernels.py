@@ -90,9 +90,8 @@ def sg_step(syn0, syn1, inp, targets, n_targets, alpha, work, table):  # noqa: A
             continue
         label = np.float32(1.0) if t == 0 else np.float32(0.0)
         g = (label - _sigmoid(f, table)) * alpha
-        for d in range(size):
+        for d in range(size):  # one pass: the hidden gradient reads each output value before its update
             work[d] += g * syn1[row, d]
-        for d in range(size):
             syn1[row, d] += g * syn0[inp, d]
     for d in range(size):
         syn0[inp, d] += work[d]
@@ -124,7 +123,6 @@ def cbow_step(syn0, syn1, context, n_context, targets, n_targets, alpha, cbow_me
         g = (label - _sigmoid(f, table)) * alpha
         for d in range(size):
             work[d] += g * syn1[row, d]
-        for d in range(size):
             syn1[row, d] += g * neu1[d]
     if not cbow_mean:
         for d in range(size):
