@@ -76,7 +76,7 @@ def test_pretrained_rows_start_the_embedding_layer(freeze: bool, tmp_path: Path)
     same = np.allclose(learned["great"], table["great"])
     assert same == freeze
     loaded = embedrec.load_model(model.save(tmp_path / "m"))  # an in-memory table is saved by name
-    assert loaded.pretrained == table.name
+    assert loaded.pretrained == f"<EmbeddingTable {table.name}>"
     path = tmp_path / "v.txt"
     embedrec.export(table, "word2vec", path)
     from_file = TextClassifier(dim=8, epochs=1, pretrained=str(path), freeze=True, verbose=False).fit(

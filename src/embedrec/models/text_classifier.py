@@ -442,20 +442,6 @@ class TextClassifier(Saveable):
         )
 
     # -- persistence -------------------------------------------------------------------------------
-    def save(self, path: Any) -> Any:
-        """Save to a directory (model.safetensors + model.json), atomically; returns the path.
-
-        Pre-trained vectors given as an EmbeddingTable are saved by name only: the learned rows hold them.
-        """
-        table = self.pretrained
-        if not isinstance(table, EmbeddingTable):
-            return super().save(path)
-        self.pretrained = table.source or table.name
-        try:
-            return super().save(path)
-        finally:
-            self.pretrained = table
-
     def _state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {k: v.detach().cpu().numpy() for k, v in self._module.state_dict().items()}
         return {
