@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import embedrec
 from embedrec.cli.main import cli
 from embedrec.errors import UnknownIdError
 
@@ -52,7 +53,7 @@ def test_train_dotbias_with_options_prints_metrics(tmp_path: Path) -> None:
 def test_demo_reports_held_out_rmse(tmp_path: Path) -> None:
     result = run("demo", "--quiet", "--out", tmp_path / "demo")
     assert result.exit_code == 0, result.output
-    assert "held out" in result.output and (tmp_path / "demo" / "model.safetensors").is_file()
+    assert "held out" in result.output and embedrec.load_model(tmp_path / "demo").is_fitted
 
 
 @pytest.mark.parametrize(
