@@ -85,3 +85,26 @@ def test_an_error_in_every_process_is_one_line_and_exit_2(tmp_path: Path) -> Non
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "missing.csv" in lines[0], result.stderr
+
+
+@pytest.mark.slow
+def test_word2vec_with_nproc_trains_one_model_that_rank_zero_saves(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    words = ["w" + chr(97 + i) * 2 for i in range(20)]  # letters: the default tokenizer keeps them
+    corpus.write_text("\n".join(" ".join(words[i % 10 : i % 10 + 8]) for i in range(300)) + "\n")
+    result = command(
+        "-m", "embedrec", "word2vec", corpus, "--out", tmp_path / "model", "--size", "8", "--min-count", "1",
+        "--epochs", "2", "--workers", "1", "--nproc", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Saved") == 1  # printed once, by rank 0
+    model = embedrec.load_model(tmp_path / "model")
+    assert model.corpus_words_ == 300 * 8 and len(model.embeddings_) == 17
+    missing = command(
+        "-m", "embedrec", "word2vec", tmp_path / "none.txt", "--out", tmp_path / "m", "--nproc", "2"
+    )
+    assert (
+        missing.returncode == 2
+        and missing.stderr.strip().startswith("error: ")
+        and "none.txt" in missing.stderr
+    )

@@ -223,3 +223,41 @@ def test_a_table_model_trains_on_two_processes_too() -> None:
         np.testing.assert_allclose(ranks[0][0], ranks[1][0], atol=1e-6)  # one model in every process
         np.testing.assert_allclose(ranks[0][0], list(EFFECT.values()), atol=0.25)  # noise sd 0.1
         np.testing.assert_allclose(ranks[0][0], one, atol=0.15)
+
+
+def _fit_words(backend: str, sg: int) -> tuple[np.ndarray, list[str], int, int, int]:
+    """The Word2Vec trainer (its own loop, not the shared one) on planted clusters, data-parallel:
+    (input vectors, vocabulary, words kept, corpus words, processes)."""
+    from embedrec.data.text import encode_corpus
+    from embedrec.models.skipgram import SkipGramConfig, train_skipgram
+
+    rng = np.random.default_rng(0)
+    clusters = rng.integers(0, 5, 400)  # each sentence uses one cluster's six words only
+    sentences = [[f"c{c}w{w}" for w in rng.integers(0, 6, 10)] for c in clusters]
+    corpus = encode_corpus(sentences, min_count=1)
+    config = SkipGramConfig(vector_size=16, window=3, sample=0, sg=sg, epochs=10, alpha=0.05, workers=1,
+                            batch_words=300, backend=backend, verbose=False)  # fmt: skip
+    with data_parallel() as hook:
+        trained = train_skipgram(corpus, config)
+    return trained.syn0, list(corpus.vocab), trained.kept_words, int(corpus.raw_words), hook.world_size
+
+
+def _assert_clusters(vectors: np.ndarray, vocab: list[str]) -> None:
+    table = embedrec.EmbeddingTable(vectors, vocab)
+    for word in vocab:
+        neighbours, _ = table.similar(word, n=5)
+        assert {w.split("w")[0] for w in neighbours} == {word.split("w")[0]}, (word, neighbours)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("backend", "sg"), [("torch", 1), ("numba", 0)])
+def test_word2vec_trains_on_two_processes_and_finds_what_one_finds(backend: str, sg: int) -> None:
+    one = _fit_words(backend, sg)
+    assert one[4] == 1
+    _assert_clusters(one[0], one[1])
+    ranks = spawn(2, _fit_words, backend, sg)
+    assert [r[4] for r in ranks] == [2, 2]
+    np.testing.assert_array_equal(ranks[0][0], ranks[1][0])  # every process ends with the same vectors
+    _assert_clusters(ranks[0][0], ranks[0][1])
+    # the two processes split each block's jobs: together they train every word once per epoch
+    assert ranks[0][2] == ranks[1][2] == one[2] == one[3] * 10

@@ -7,7 +7,8 @@ ratings, and the gradients are averaged over the processes after each backward p
 NCCL on GPU), so each step sees `batch_size` rows spread over all of them and every process ends with
 the same model. `shard_tables=True` also splits the embedding tables row-wise (models/sharded.py), so
 each process keeps 1/N of their training state. `spawn(n, fn)` starts n local processes the way
-torchrun does on one machine.
+torchrun does on one machine. The Word2Vec/Item2Vec trainer, which runs its own loop, also reads this
+hook (models/skipgram.py).
 """
 
 from __future__ import annotations
