@@ -194,11 +194,11 @@ def table(results: dict[str, Any], where: str) -> str:
         "",
         "Reading it: the machine is shared (see the load average), so a second process or thread seldom "
         "finds a free core, and the 2-process rows show what the exchange costs more than what a second "
-        "core gains. DotBias and NeuralCF update their whole tables with AdamW at every step, so a step "
-        "costs O(table) besides O(batch): replicated tables also reduce a gradient as large as the tables "
-        "(only the rows a step touched, once that is far less than a table), sharded ones only move the "
-        "rows a batch looks up, and each process updates half the rows. Memory per process falls with "
-        "more processes because each keeps only its shard of the ratings on the training device (every "
+        "core gains. DotBias, NeuralCF and TabularModel update their whole tables with AdamW at every step, "
+        "so a step costs O(table) besides O(batch): replicated tables also reduce a gradient as large as "
+        "the tables (only the rows a step touched, once that is far less than a table), sharded ones only "
+        "move the rows a batch looks up, and each process updates half the rows. Memory per process falls "
+        "with more processes because each keeps only its shard of the ratings on the training device (every "
         "process still reads the whole table of ratings, for the id maps).",
     ]
     lines += sampler_lines(results, results.get("ml100k sampler", {}))
