@@ -130,7 +130,7 @@ class DataParallel(LoopHook):
                 tables, grads, touched, (most * 4 * self.world_size < rows_of).tolist(), strict=True
             ):
                 if few:  # a few rows of a large table: send those rows, not the whole table
-                    part = torch.sparse_coo_tensor(rows[None], g[rows], g.shape)
+                    part = torch.sparse_coo_tensor(rows[None], g[rows], g.shape, check_invariants=False)
                     p.grad = _all_reduce_sparse(part, self.group).to_dense() / self.world_size
                 else:
                     dense.append(p)
@@ -149,6 +149,7 @@ class DataParallel(LoopHook):
                     torch.zeros((1, 0), dtype=torch.long, device=p.device),
                     p.new_zeros((0, p.shape[1])),
                     p.shape,
+                    check_invariants=False,
                 )
             )
             p.grad = _all_reduce_sparse(grad, self.group) / self.world_size
@@ -202,7 +203,7 @@ def _all_reduce_sparse(grad: torch.Tensor, group: Any) -> torch.Tensor:
     n = [int(s.item()) for s in sizes]
     rows = torch.cat([part[:k] for part, k in zip(index_parts, n, strict=True)])
     vals = torch.cat([part[:k] for part, k in zip(value_parts, n, strict=True)])
-    return torch.sparse_coo_tensor(rows[None], vals, grad.shape).coalesce()
+    return torch.sparse_coo_tensor(rows[None], vals, grad.shape, check_invariants=False).coalesce()
 
 
 @contextmanager
