@@ -176,6 +176,7 @@ def train_skipgram(
                             config.sg,
                             int(config.cbow_mean),
                             int(config.shrink_windows),
+                            int(config.sample > 0),
                             table,
                         ).sum()
                     )
