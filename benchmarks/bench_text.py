@@ -70,7 +70,7 @@ def tfidf_runner(c: float | None) -> Runner:
             classifier: Any = LogisticRegression(C=c, max_iter=2000)
         else:
             inner = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-            classifier = LogisticRegressionCV(Cs=list(INNER_C), cv=inner, max_iter=2000)
+            classifier = LogisticRegressionCV(Cs=list(INNER_C), cv=inner, scoring="accuracy", max_iter=2000)
         pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), classifier)
         pipe.fit(train.text, train.label)
         if c is None:
