@@ -3,7 +3,9 @@
 import embedrec
 
 EXPECTED = {
+    "ALS",
     "AnnIndex",
+    "BPR",
     "BayesianDotBias",
     "BiasBaseline",
     "Catalogue",
@@ -11,6 +13,7 @@ EXPECTED = {
     "DatasetError",
     "DivergenceError",
     "DotBias",
+    "EASE",
     "EmbeddingTable",
     "EmbedrecError",
     "Estimator",
@@ -37,6 +40,7 @@ EXPECTED = {
     "__version__",
     "compare_onehot_lookup",
     "export",
+    "implicit",
     "init_matrix",
     "list_datasets",
     "load_dataset",
@@ -44,6 +48,7 @@ EXPECTED = {
     "load_vectors",
     "lookup",
     "mae",
+    "new_user_report",
     "one_hot",
     "plot_map",
     "predefined_split",

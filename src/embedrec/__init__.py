@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "Interactions": "embedrec.data.interactions",
     "RatingScale": "embedrec.data.interactions",
     "read_ratings": "embedrec.data.readers",
+    "implicit": "embedrec.data.implicit",
     "list_datasets": "embedrec.data.datasets",
     "load_dataset": "embedrec.data.datasets",
     "predefined_split": "embedrec.data.splits",
@@ -53,6 +54,9 @@ _EXPORTS: dict[str, str] = {
     "TitleIndex": "embedrec.data.titles",
     # models
     "Estimator": "embedrec.models.base",
+    "ALS": "embedrec.models.als",
+    "BPR": "embedrec.models.bpr",
+    "EASE": "embedrec.models.ease",
     "FoldedUser": "embedrec.models.base",
     "BayesianDotBias": "embedrec.models.bayes",
     "BiasBaseline": "embedrec.models.baselines",
@@ -73,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "RankingReport": "embedrec.query.ranking",
     "ranking_comparison": "embedrec.query.ranking",
     "ranking_report": "embedrec.query.ranking",
+    "new_user_report": "embedrec.query.ranking",
     # showing
     "export": "embedrec.show.export",
     "plot_map": "embedrec.show.plots",

@@ -1,6 +1,7 @@
-"""CLI verbs that fit and score rating models: `train`, `evaluate`, `predict` and `demo`.
+"""CLI verbs that fit and score models: `train`, `evaluate`, `predict` and `demo`.
 
 embedrec train ml-100k --model dotbias --split u1 --out models/ml100k
+embedrec train ml-100k --model ease --split u1 --out models/ml100k-ease
 embedrec evaluate models/ml100k ml-100k --split u1
 embedrec predict models/ml100k --user 196 --item 242
 embedrec demo
@@ -20,6 +21,7 @@ from rich.table import Table
 
 import embedrec
 from embedrec.cli.recommend import demo_tail
+from embedrec.data.implicit import default_weights
 from embedrec.data.interactions import Interactions
 from embedrec.metrics import mae, rmse
 from embedrec.models.persist import load_model
@@ -28,14 +30,19 @@ from embedrec.query.recommender import Recommender
 
 console = Console()
 
-# CLI name -> class; the first is the default: the best measured RMSE (BENCHMARKS.md)
+# CLI name -> class; the first is the default: the best measured RMSE (BENCHMARKS.md). The last three
+# are ranking models: they learn which items a user likes and predict no ratings.
 MODELS = {
     "bayes": "BayesianDotBias",
     "dotbias": "DotBias",
     "neural": "NeuralCF",
     "baseline": "BiasBaseline",
     "mean": "GlobalMean",
+    "als": "ALS",
+    "bpr": "BPR",
+    "ease": "EASE",
 }
+RANKING_SETTINGS = ("min_rating", "weights")  # what counts as a like: every ranking model takes them
 DEFAULT_MODEL = next(iter(MODELS))
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*FOLDS, "random", "user", "temporal", "none")
@@ -112,6 +119,16 @@ def score(model: Any, part: Any) -> dict[str, float]:
     return {"n": len(part), "rmse": rmse(part.ratings, pred), "mae": mae(part.ratings, pred)}
 
 
+def ranking_table(frame: Any, title: str) -> Table:
+    """One row per model, one column per ranking metric (from `report_frame`)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ["model", *map(str, frame.columns)]:
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, row in frame.iterrows():
+        table.add_row(str(name), *(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    return table
+
+
 def train(
     data: Annotated[str, typer.Argument(help="A built-in dataset name, or a ratings file/folder/zip.")],
     model: Annotated[
@@ -119,7 +136,8 @@ def train(
         typer.Option(
             "--model",
             "-m",
-            help="bayes (sampled DotBias), dotbias (the torch loop), neural, baseline or mean.",
+            help="Rating models: bayes (sampled DotBias), dotbias (the torch loop), neural, baseline, mean; "
+            "ranking models (top-N lists, no ratings): als, bpr, ease.",
         ),
     ] = DEFAULT_MODEL,
     split: SplitOpt = "random",
@@ -130,21 +148,55 @@ def train(
     factors: Annotated[int | None, typer.Option("--factors", "-k", help="Embedding size.", min=1)] = None,
     sweeps: Annotated[int | None, typer.Option("--sweeps", help="Sampling sweeps (bayes).", min=1)] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Training epochs (dotbias, neural).", min=1)
+        int | None, typer.Option("--epochs", help="Training epochs (dotbias, neural, bpr).", min=1)
     ] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (dotbias, neural).")] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate (dotbias, neural, bpr).")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option("--iterations", help="Alternating least-squares iterations (als).", min=1)
+    ] = None,
+    regularization: Annotated[
+        float | None, typer.Option("--regularization", help="L2 weight λ (als, ease).", min=0)
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option("--alpha", help="Confidence 1 + alpha·weight of a like (als).", min=0)
+    ] = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="bpr, warp or softmax (bpr).")] = None,
+    min_rating: Annotated[
+        float | None,
+        typer.Option("--min-rating", help="Ranking models: values below it are seen, not liked.", min=0),
+    ] = None,
+    weights: Annotated[
+        str,
+        typer.Option(
+            "--weights",
+            help="Ranking models: a like's weight, binary, value, log or scaled; auto: scaled for star "
+            "ratings, binary when every value is the same, log for counts.",
+        ),
+    ] = "auto",
     seed: SeedOpt = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Fit a model on the training part of a split, report RMSE/MAE, and optionally save it."""
-    settings = {"n_factors": factors, "sweeps": sweeps, "epochs": epochs, "lr": lr}
+    """Fit a model on the training part of a split, report RMSE/MAE (ranking metrics for ranking models),
+    and optionally save it."""
+    settings = {
+        "n_factors": factors, "sweeps": sweeps, "epochs": epochs, "lr": lr, "iterations": iterations,
+        "regularization": regularization, "alpha": alpha, "loss": loss, "min_rating": min_rating,
+        "weights": weights,
+    }  # fmt: skip
     fitted, train_part, test_part, seconds = _fit(data, model, split, test_fraction, seed, quiet, **settings)
-    rows = {"train": score(fitted, train_part)}
-    if test_part is not None and len(test_part):
-        rows["test"] = score(fitted, test_part)
-    console.print(
-        metrics_table(rows, f"{type(fitted).__name__} on {data} ({split} split), fit in {seconds:.1f} s")
-    )
+    title = f"{type(fitted).__name__} on {data} ({split} split), fit in {seconds:.1f} s"
+    if "predict" in fitted.capabilities:
+        rows = {"train": score(fitted, train_part)}
+        if test_part is not None and len(test_part):
+            rows["test"] = score(fitted, test_part)
+        console.print(metrics_table(rows, title))
+    elif test_part is not None and len(test_part):
+        frame = report_frame(ranking_comparison(fitted, train_part, test_part))
+        console.print(ranking_table(frame, f"{title}: top 10 of the test users (liked = rating ≥ 4)"))
+    else:
+        console.print(title)
     if out is not None:
         path = fitted.save(out)
         console.print(f"saved to [bold]{path}[/]")
@@ -159,11 +211,21 @@ def _fit(
     quiet: bool,
     **settings: Any,
 ) -> tuple[Any, Any, Any, float]:
-    """Fit `model` (hyper-parameter `settings`; None keeps a default) on a split: (model, train, test, s)."""
-    estimator = make_model(model, seed=seed, verbose=not quiet, **settings)
+    """Fit `model` (hyper-parameter `settings`; None keeps a default) on a split: (model, train, test, s).
+
+    `weights="auto"` picks a ranking model's like-weights from the training data (`default_weights`)."""
+    if model not in MODELS:
+        raise typer.BadParameter(
+            f"unknown model {model!r}; choose one of {', '.join(MODELS)}", param_hint="--model"
+        )
     train_part, test_part = split_data(data, split, test_fraction, seed)
+    ranking = getattr(embedrec, MODELS[model]).objective == "ranking"
+    if settings.get("weights") == "auto":
+        settings["weights"] = default_weights(train_part) if ranking else None
+    estimator = make_model(model, seed=seed, verbose=not quiet, **settings)
     start = time.perf_counter()
-    fitted = estimator.fit(train_part, test_part if test_part is not None and len(test_part) else None)
+    valid = test_part if test_part is not None and len(test_part) and not ranking else None
+    fitted = estimator.fit(train_part, valid)
     return fitted, train_part, test_part, time.perf_counter() - start
 
 
@@ -173,11 +235,14 @@ def evaluate(
     split: SplitOpt = "random",
     test_fraction: FractionOpt = 0.2,
     seed: SeedOpt = 0,
-    ranking: Annotated[bool, typer.Option("--ranking", help="Also ranking metrics of the top-k.")] = False,
+    ranking: Annotated[
+        bool, typer.Option("--ranking", help="Also ranking metrics of the top-k (always for ranking models).")
+    ] = False,
     k: Annotated[int, typer.Option("-k", help="Cut-off for ranking metrics.", min=1)] = 10,
     threshold: Annotated[float, typer.Option(help="Test ratings at least this count as liked.")] = 4.0,
 ) -> None:
-    """Score a saved model on the test part of a split (use the split it was trained with)."""
+    """Score a saved model on the test part of a split (use the split it was trained with): RMSE and MAE,
+    and the top-k ranking metrics beside popularity's."""
     fitted = load_model(model_dir)
     train_part, test_part = split_data(data, split, test_fraction, seed)
     if test_part is None or not len(test_part):
@@ -185,22 +250,17 @@ def evaluate(
             "this split has no test ratings; choose another --split", param_hint="--split"
         )
     test_part, skipped = _align(fitted, test_part)
-    console.print(metrics_table({"test": score(fitted, test_part)}, f"{model_dir} on {data} ({split} split)"))
+    if "predict" in fitted.capabilities:
+        title = f"{model_dir} on {data} ({split} split)"
+        console.print(metrics_table({"test": score(fitted, test_part)}, title))
     if skipped:
         console.print(
             f"[yellow]{skipped:,} test ratings skipped: their user or item is unknown to the model[/]"
         )
-    if ranking:
+    if ranking or "predict" not in fitted.capabilities:
         train_part, _ = _align(fitted, train_part)
         frame = report_frame(ranking_comparison(fitted, train_part, test_part, k=k, threshold=threshold))
-        table = Table(
-            title=f"Ranking @ {k} (liked = rating ≥ {threshold:g})", box=box.SIMPLE_HEAD, title_justify="left"
-        )
-        for col in ["model", *map(str, frame.columns)]:
-            table.add_column(col, justify="left" if col == "model" else "right")
-        for name, row in frame.iterrows():
-            table.add_row(str(name), *(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
-        console.print(table)
+        console.print(ranking_table(frame, f"Ranking @ {k} (liked = rating ≥ {threshold:g})"))
 
 
 def _align(model: Any, part: Any) -> tuple[Any, int]:

@@ -2,7 +2,9 @@
 
 A model hands in a `torch.nn.Module` whose `forward(users, items)` returns predicted ratings; it may
 also define `reset_parameters(generator)` (seeded init), `penalty(users, items)` (L2 on the rows a
-batch touched, added to the loss) and `param_groups(weight_decay)` (per-group AdamW decay).
+batch touched, added to the loss), `param_groups(weight_decay)` (per-group AdamW decay) and
+`batch_loss(users, items, values, generator)`, a loss of its own in place of the MSE (ranking models:
+it samples negatives with the loop's seeded generator).
 """
 
 from __future__ import annotations
@@ -162,7 +164,8 @@ def train_module(
     config: TrainConfig,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> TrainHistory:
-    """Fit `module` to (users, items, ratings) with MSE + penalty; early-stop on valid RMSE if given."""
+    """Fit `module` to (users, items, ratings) with MSE (or its `batch_loss`) + penalty; early-stop on
+    valid RMSE if given."""
     dev = resolve_device(config.device)
     gen = torch.Generator().manual_seed(config.seed)
     history = TrainHistory()
@@ -212,14 +215,17 @@ def _run(
                             group["lr"] = lr * frac
                     rows = order[b * config.batch_size : (b + 1) * config.batch_size]
                     u, i = users[rows], items[rows]
-                    mse = torch.mean((module(u, i) - ratings[rows]) ** 2)
-                    loss = mse + module.penalty(u, i) if hasattr(module, "penalty") else mse
+                    if hasattr(module, "batch_loss"):  # a model trained for its own loss (ranking)
+                        fit_loss = module.batch_loss(u, i, ratings[rows], gen)
+                    else:
+                        fit_loss = torch.mean((module(u, i) - ratings[rows]) ** 2)
+                    loss = fit_loss + module.penalty(u, i) if hasattr(module, "penalty") else fit_loss
                     for opt in opts:
                         opt.zero_grad(set_to_none=True)
                     loss.backward()
                     for opt in opts:
                         opt.step()
-                    loss_sum += mse.detach() * len(rows)
+                    loss_sum += fit_loss.detach() * len(rows)
                 train_loss = float(loss_sum) / n
                 _check_finite(module, train_loss, epoch, config.lr)
                 history.train_loss.append(train_loss)
