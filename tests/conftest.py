@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,35 @@ def small_model():
 def small_model_dir(small_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`small_model` saved to a temporary model directory."""
     return small_model.save(tmp_path_factory.mktemp("models") / "small")
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """Serve apps on real uvicorn servers in threads: `serve(app)` gives the base URL once /health answers."""
+    uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+    httpx = pytest.importorskip("httpx", reason="httpx is not installed")
+    running = []
+
+    def start(app) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # poll, never sleep a fixed time
+            try:
+                if httpx.get(url + "health", timeout=1.0).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"{url} did not answer within 30 s")
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)

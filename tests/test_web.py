@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # starlette's notice that it would rather drive
     from fastapi.testclient import TestClient  # noqa: E402
 
 from embedrec.query.recommender import Recommender  # noqa: E402
+from embedrec.show.assets import module_closure  # noqa: E402
 from embedrec.web import create_app  # noqa: E402
 
 TOY_STORY, STAR_WARS, FARGO = 1, 260, 608  # movielens ids
@@ -242,10 +243,11 @@ def test_a_movie_rated_twice_keeps_the_last_rating(client) -> None:
 # -- the page and the docs work offline -----------------------------------------------------------------
 def test_page_and_assets_are_served_without_a_cdn(client) -> None:
     page = client.get("/")
-    assert page.status_code == 200 and 'id="q"' in page.text
-    for path in ("/static/app.js", "/static/app.css"):
-        assert client.get(path).status_code == 200
-    for text in (page.text, client.get("/static/app.js").text, client.get("/static/app.css").text):
+    assert page.status_code == 200 and 'id="q"' in page.text and "<h1" in page.text
+    modules = [f"/assets/{name}" for name in module_closure("app.js")]
+    assets = [client.get(path) for path in ("/static/app.css", "/assets/map.css", *modules)]
+    assert all(a.status_code == 200 for a in assets), [a.url for a in assets if a.status_code != 200]
+    for text in (page.text, *(a.text for a in assets)):
         assert not re.search(
             r"""(src|href)\s*=\s*["']?(https?:)?//|url\(["']?(https?:)?//|fetch\(["']https?:""", text
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,10 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest.importorskip("uvicorn", reason="uvicorn is not installed")
-import uvicorn  # noqa: E402
-
-from embedrec.web import create_app  # noqa: E402
+from embedrec.web import create_app
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 
@@ -44,17 +40,8 @@ def wait_until_up(url: str, deadline_s: float, proc: subprocess.Popen | None = N
 
 
 @pytest.fixture(scope="module")
-def live_url(small_model):
-    port = free_port()
-    config = uvicorn.Config(create_app(small_model, map_methods=["pca"]), host="127.0.0.1", port=port)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}/"
-    wait_until_up(url, 30)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+def live_url(small_model, serve) -> str:
+    return serve(create_app(small_model, map_methods=["pca"]))
 
 
 def test_concurrent_clients_get_the_same_answers(live_url) -> None:
@@ -124,9 +111,9 @@ def test_a_visitor_rates_three_movies_and_explores(browser, live_url) -> None:
     assert page.locator("#similar-title").inner_text() == rec_title
     assert page.locator("#similar .card").count() == 10
 
-    page.wait_for_function("document.getElementById('map-status').hidden")
-    box = page.locator("#map").bounding_box()
-    tooltip = page.locator("#tooltip")
+    page.wait_for_selector("#map[data-method='pca']")
+    box = page.locator("#map canvas").bounding_box()
+    tooltip = page.locator("#map .emap-tip")
     for dx in range(0, 200, 4):  # sweep from the dense centre until a dot is under the cursor
         page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2)
         if tooltip.is_visible():

@@ -1,7 +1,8 @@
 """An interactive map of an embedding space as one self-contained HTML file (no network needed).
 
-Hover shows title, year, genres and rating count; a search box highlights matches; clicking a point lists
-its nearest neighbours in the full embedding space, precomputed here so the page needs no server.
+Hover shows title, year, genres and rating count; a search box highlights matches; clicking a point (or
+Enter on the keyboard-focused one) lists its nearest neighbours in the full embedding space, precomputed
+here so the page needs no server. The page runs the same map module as the web app, inlined.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embedrec.data.embeddings import EmbeddingTable
+from embedrec.show.assets import inline_import_map, module_source
 from embedrec.show.plots import OTHER_COLOR, PALETTE, coloring
 from embedrec.show.projection import Projection
 
@@ -156,16 +158,18 @@ def map_html(
     metric: str = "cosine",
     title: str | None = None,
 ) -> str:
-    """The page as a string: one HTML document with its data, style and script inlined."""
+    """The page as a string: one HTML document with its data, styles and modules inlined."""
     data = map_data(table, projection, color=color, n_neighbors=n_neighbors, metric=metric)
     if title is not None:
         data["title"] = title
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-    return (
+    # "<" escaped, so that no "</script" or "<!--" in a title can end or confuse the script element
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    style = module_source("map.css") + module_source("mapview.css")
+    return (  # the data goes in last, so that nothing in it is taken for a placeholder
         _PAGE.replace("__TITLE__", html.escape(data["title"]))
-        .replace("__STYLE__", _STYLE)
+        .replace("__STYLE__", style)
+        .replace("__IMPORTS__", inline_import_map("mapview.js"))
         .replace("__DATA__", payload)
-        .replace("__SCRIPT__", _SCRIPT)
     )
 
 
@@ -189,186 +193,27 @@ def write_html(
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>__TITLE__</title><style>__STYLE__</style></head>
+<title>__TITLE__</title><style>__STYLE__</style>
+<script type="importmap">__IMPORTS__</script>
+</head>
 <body>
-<div id="map"><canvas id="canvas"></canvas><div id="tooltip" hidden></div></div>
-<aside id="panel">
-  <h1 id="title"></h1>
-  <input id="search" type="search" placeholder="Search titles…" autocomplete="off">
-  <div id="match-count"></div><ul id="matches"></ul>
-  <section id="details" hidden><h2 id="selected"></h2><div id="selected-meta"></div>
-    <h3 id="neighbours-head"></h3><ol id="neighbours"></ol></section>
-  <div id="legend"></div>
-  <p class="hint">Scroll to zoom, drag to pan, click a point for its nearest neighbours.</p>
+<main class="map-area" aria-labelledby="title"><div id="map"></div></main>
+<aside id="panel" aria-label="Search and details">
+  <h1 id="title">__TITLE__</h1>
+  <div class="search" role="search">
+    <label for="search">Search titles</label>
+    <input id="search" type="text" placeholder="e.g. star wars" spellcheck="false">
+    <ul id="matches" class="suggest" aria-label="Matching titles" hidden></ul>
+  </div>
+  <p id="match-count" aria-live="polite"></p>
+  <section id="details" aria-labelledby="selected" hidden>
+    <h2 id="selected"></h2><p id="selected-meta"></p>
+    <h3 id="neighbours-head"></h3><ol id="neighbours"></ol>
+  </section>
+  <h2 id="legend-head"></h2><ul id="legend" aria-labelledby="legend-head"></ul>
 </aside>
+<p class="sr-only" id="announce" aria-live="polite"></p>
 <script type="application/json" id="data">__DATA__</script>
-<script>__SCRIPT__</script>
+<script type="module">import "embedrec/mapview.js";</script>
 </body></html>
-"""
-
-_STYLE = """
-html,body{margin:0;height:100%;font:13px/1.4 system-ui,sans-serif;color:#222;overflow:hidden}
-body{display:flex}
-#map{position:relative;flex:1;min-width:0}
-#canvas{display:block;width:100%;height:100%;cursor:crosshair}
-#panel{width:330px;padding:10px 14px;border-left:1px solid #ddd;overflow-y:auto;background:#fafafa}
-h1{font-size:14px;margin:0 0 8px}h2{font-size:14px;margin:4px 0}h3{font-size:12px;margin:10px 0 4px}
-#search{width:100%;box-sizing:border-box;padding:5px;font-size:13px}
-#match-count{color:#666;margin:4px 0}
-ul,ol{margin:0;padding-left:20px}li{margin:1px 0}
-li.link{cursor:pointer;color:#1557a0}li.link:hover{text-decoration:underline}
-#tooltip{position:absolute;pointer-events:none;background:rgba(255,255,255,.95);border:1px solid #999;
- padding:4px 7px;border-radius:3px;max-width:320px;box-shadow:0 1px 4px rgba(0,0,0,.2)}
-#tooltip b{display:block}
-#legend{margin-top:12px}.swatch{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:5px}
-.hint{color:#888;font-size:11px}
-"""
-
-_SCRIPT = r"""
-"use strict";
-const D = JSON.parse(document.getElementById("data").textContent);
-const N = D.nPoints, K = D.k, GRID = 10000;
-const canvas = document.getElementById("canvas"), ctx = canvas.getContext("2d");
-const tip = document.getElementById("tooltip"), search = document.getElementById("search");
-const lower = D.label.map(s => s.toLowerCase());
-let view = {s: 1, ox: 0, oy: 0}, matches = [], selected = -1, drag = null;
-const $ = id => document.getElementById(id);
-$("title").textContent = D.title;
-
-function fit() {
-  const r = canvas.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
-  canvas.width = r.width * dpr; canvas.height = r.height * dpr;
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  const pad = 20, side = Math.min(r.width, r.height) - 2 * pad;
-  view = {s: side / GRID, ox: (r.width - side) / 2, oy: (r.height - side) / 2};
-  draw();
-}
-function sx(i) { return view.ox + D.x[i] * view.s; }
-function sy(i) { return view.oy + (GRID - D.y[i]) * view.s; }
-function dot(i, r) { ctx.beginPath(); ctx.arc(sx(i), sy(i), r, 0, 6.2832); }
-function draw() {
-  const r = canvas.getBoundingClientRect();
-  ctx.clearRect(0, 0, r.width, r.height);
-  const faded = matches.length > 0 || selected >= 0;
-  ctx.globalAlpha = faded ? 0.18 : 0.75;
-  for (let i = 0; i < N; i++) { ctx.fillStyle = D.colors[D.c[i]]; dot(i, 2.5); ctx.fill(); }
-  ctx.globalAlpha = 1;
-  if (selected >= 0) {
-    ctx.strokeStyle = "#f08c00"; ctx.lineWidth = 1;
-    for (let j = 0; j < K; j++) {
-      const n = D.nbr[selected * K + j];
-      ctx.beginPath(); ctx.moveTo(sx(selected), sy(selected)); ctx.lineTo(sx(n), sy(n)); ctx.stroke();
-      ctx.fillStyle = D.colors[D.c[n]]; dot(n, 5); ctx.fill(); ctx.stroke();
-    }
-  }
-  ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
-  for (const i of matches) { ctx.fillStyle = D.colors[D.c[i]]; dot(i, 6); ctx.fill(); ctx.stroke(); }
-  if (selected >= 0) { ctx.fillStyle = "#d6336c"; dot(selected, 7); ctx.fill(); ctx.stroke(); }
-}
-function nearest(px, py, radius) {
-  let best = -1, bd = radius * radius;
-  for (let i = 0; i < N; i++) {
-    const dx = sx(i) - px, dy = sy(i) - py, d = dx * dx + dy * dy;
-    if (d <= bd) { bd = d; best = i; }
-  }
-  return best;
-}
-function local(e) {
-  const r = canvas.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top];
-}
-function describe(i) {
-  const parts = [];
-  if (D.year[i] !== null) parts.push(String(D.year[i]));
-  const g = D.genreSets[D.genres[i]];
-  if (g) parts.push(g.split("|").join(", "));
-  if (D.count[i] !== null) parts.push(D.count[i].toLocaleString("en") + " ratings");
-  return parts.join(" · ");
-}
-function showTip(i, px, py) {
-  if (i < 0) { tip.hidden = true; return; }
-  tip.replaceChildren();
-  const b = document.createElement("b"); b.textContent = D.label[i];
-  const m = document.createElement("span"); m.textContent = describe(i);
-  tip.append(b, m); tip.hidden = false;
-  tip.style.left = Math.min(px + 12, canvas.clientWidth - tip.offsetWidth - 4) + "px";
-  tip.style.top = Math.max(py - tip.offsetHeight - 8, 4) + "px";
-}
-function item(text, i) {
-  const li = document.createElement("li"); li.textContent = text;
-  li.className = "link"; li.onclick = () => select(i);
-  return li;
-}
-function select(i) {
-  selected = i;
-  $("details").hidden = i < 0;
-  if (i >= 0) {
-    $("selected").textContent = D.label[i];
-    $("selected-meta").textContent = describe(i);
-    $("neighbours-head").textContent =
-      `Nearest ${K} in the full ${D.dims}-dimensional space (${D.metric})`;
-    const ol = $("neighbours"); ol.replaceChildren();
-    for (let j = 0; j < K; j++) {
-      const n = D.nbr[i * K + j];
-      ol.append(item(`${D.label[n]} — ${(D.sim[i * K + j] / 100).toFixed(2)}`, n));
-    }
-  }
-  draw();
-}
-function runSearch() {
-  const q = search.value.trim().toLowerCase();
-  matches = [];
-  if (q) for (let i = 0; i < N; i++) if (lower[i].includes(q)) matches.push(i);
-  $("match-count").textContent = q ? `${matches.length.toLocaleString("en")} match` +
-    (matches.length === 1 ? "" : "es") : "";
-  const ul = $("matches"); ul.replaceChildren();
-  const top = matches.slice().sort((a, b) => (D.count[b] || 0) - (D.count[a] || 0)).slice(0, 10);
-  for (const i of top) ul.append(item(D.label[i], i));
-  draw();
-}
-function legend() {
-  const el = $("legend"), h = document.createElement("h3");
-  h.textContent = D.colorLabel ? "Colour: " + D.colorLabel : ""; el.append(h);
-  D.categories.forEach((name, c) => {
-    if (!D.colorLabel) return;
-    const row = document.createElement("div"), sw = document.createElement("span");
-    sw.className = "swatch"; sw.style.background = D.colors[c];
-    row.append(sw, document.createTextNode(name)); el.append(row);
-  });
-}
-canvas.addEventListener("mousemove", e => {
-  const [px, py] = local(e);
-  if (drag) {
-    if (!drag.moved && Math.hypot(px - drag.x0, py - drag.y0) < 4) return;
-    view.ox += px - drag.px; view.oy += py - drag.py;
-    Object.assign(drag, {px, py, moved: true}); tip.hidden = true; draw(); return;
-  }
-  showTip(nearest(px, py, 8), px, py);
-});
-canvas.addEventListener("mouseleave", () => { tip.hidden = true; drag = null; });
-canvas.addEventListener("mousedown", e => {
-  const [px, py] = local(e); drag = {x0: px, y0: py, px, py, moved: false};
-});
-canvas.addEventListener("mouseup", e => {
-  const moved = drag && drag.moved; drag = null;
-  if (!moved) { const [px, py] = local(e); select(nearest(px, py, 8)); }
-});
-canvas.addEventListener("wheel", e => {
-  e.preventDefault();
-  const [px, py] = local(e), f = Math.exp(-e.deltaY * 0.0015);
-  view.ox = px - (px - view.ox) * f; view.oy = py - (py - view.oy) * f; view.s *= f; draw();
-}, {passive: false});
-search.addEventListener("input", runSearch);
-search.addEventListener("keydown", e => { if (e.key === "Enter" && matches.length) select(matches[0]); });
-window.addEventListener("resize", fit);
-legend(); fit();
-// A small handle for scripts and tests: where a point is on screen, and what is highlighted.
-window.embedrecMap = {
-  n: N,
-  indexOf: title => D.label.indexOf(title),
-  screenXY: i => { const r = canvas.getBoundingClientRect(); return [r.left + sx(i), r.top + sy(i)]; },
-  matches: () => matches.slice(),
-  selected: () => selected,
-  select,
-};
-document.body.dataset.ready = "1";
 """

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from embedrec import __version__
 from embedrec.errors import EmbedrecError, UnknownIdError
 from embedrec.query.recommender import Recommender
+from embedrec.show.assets import STATIC as SHOW_STATIC
 from embedrec.web.schemas import (
     MAX_TITLE,
     Health,
@@ -68,6 +69,7 @@ def create_app(model: Any, *, map_methods: list[str] | None = None) -> FastAPI:
     _add_error_handlers(app)
     _add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/assets", StaticFiles(directory=SHOW_STATIC), name="assets")  # the page's modules and map
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

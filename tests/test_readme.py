@@ -1,0 +1,126 @@
+"""Every code block of README.md runs: Python blocks are executed, command lines are run, in a fresh folder.
+
+The README is the front door; this keeps it true. Blocks run in order within one temporary folder, so a
+later block may use what an earlier one saved (`models/small`, `items.txt`). Command lines that start a
+server are started and polled until the page answers, then stopped; `./install.sh` and the test command
+are what CI itself runs, so they are skipped here. Dataset names that would download (ml-100k) are
+pointed at the shared copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+BIN = Path(sys.executable).parent
+SERVING = ("serve", "--serve")
+
+
+def blocks() -> list[tuple[int, str, str]]:
+    """(line number, language, text) of every fenced block."""
+    text = README.read_text()
+    return [(text[: m.start()].count("\n") + 1, m.group(1), m.group(2)) for m in FENCE.finditer(text)]
+
+
+def commands(text: str) -> list[str]:
+    """The command lines of a shell block: comments dropped, `\\` continuations joined."""
+    joined = text.replace("\\\n", " ")
+    out = []
+    for line in joined.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            out.extend(part.strip() for part in line.split("&&"))
+    return out
+
+
+def test_the_readme_has_both_kinds_of_block() -> None:
+    kinds = {lang for _, lang, _ in blocks()}
+    assert {"python", "bash"} <= kinds
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A fresh folder with the dataset cache pointed at the shared ML-100K copy (no downloads)."""
+    path = tmp_path_factory.mktemp("readme")
+    cache = path / ".data"
+    cache.mkdir()
+    (cache / "ml-100k").symlink_to(shared_data / "ml-100k")
+    return path
+
+
+def _env(workdir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "EMBEDREC_DATA": str(workdir / ".data"),
+        "COLUMNS": "100",
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }
+
+
+def _run_command(line: str, workdir: Path) -> None:
+    argv = shlex.split(line)
+    if argv[0] == "./install.sh" or argv[1:3] == ["-m", "pytest"]:
+        return  # CI runs both itself: the install before the tests, and the tests are this run
+    if argv[0].endswith(("embedrec", "python")):
+        argv[0] = str(BIN / Path(argv[0]).name)
+    if any(word in argv for word in SERVING):
+        _serve_briefly(argv, workdir)
+        return
+    done = subprocess.run(argv, cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"README command failed: {line}\n{done.stdout}\n{done.stderr}"
+
+
+def _serve_briefly(argv: list[str], workdir: Path) -> None:
+    """Start a serving command on a free port, wait until the page answers, then stop it."""
+    port = "8765"  # not the README's 8000, which a developer's own server may hold
+    if "--port" in argv:
+        argv[argv.index("--port") + 1] = port
+    else:
+        argv = [*argv, "--port", port]
+    proc = subprocess.Popen(
+        argv, cwd=workdir, env=_env(workdir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"README command exited early: {shlex.join(argv)}\n{proc.stdout.read().decode()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    assert response.status == 200
+                    return
+            except OSError:
+                time.sleep(0.5)
+        pytest.fail(f"README command never answered: {shlex.join(argv)}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_every_readme_block_runs(workdir: Path) -> None:
+    for line, lang, text in blocks():
+        if lang == "python":
+            code = compile(text, f"README.md:{line}", "exec")
+            cwd = os.getcwd()
+            os.chdir(workdir)
+            try:
+                exec(code, {"__name__": "readme"})  # noqa: S102 - the README's own example
+            finally:
+                os.chdir(cwd)
+        elif lang == "bash":
+            for command in commands(text):
+                _run_command(command, workdir)
+        else:
+            pytest.fail(f"README.md:{line}: a {lang!r} block that no test runs")
