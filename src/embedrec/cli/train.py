@@ -23,9 +23,10 @@ import embedrec
 from embedrec.cli.recommend import demo_tail
 from embedrec.data.implicit import default_weights
 from embedrec.data.interactions import Interactions
+from embedrec.errors import DataError
 from embedrec.metrics import mae, rmse
 from embedrec.models.persist import load_model
-from embedrec.query.ranking import ranking_comparison, report_frame
+from embedrec.query.ranking import ranking_comparison, ranking_report, report_frame
 from embedrec.query.recommender import Recommender
 
 console = Console()
@@ -42,7 +43,11 @@ MODELS = {
     "bpr": "BPR",
     "ease": "EASE",
 }
-RANKING_SETTINGS = ("min_rating", "weights")  # what counts as a like: every ranking model takes them
+# the ranking model of `demo`: the best NDCG@10 measured on ml-latest-small (BENCHMARKS.md, "Ranking")
+DEMO_RANKER: tuple[str, dict[str, Any]] = (
+    "ease",
+    {"regularization": 100.0, "weights": "scaled", "min_count": 3},
+)
 DEFAULT_MODEL = next(iter(MODELS))
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*FOLDS, "random", "user", "temporal", "none")
@@ -220,6 +225,13 @@ def _fit(
         )
     train_part, test_part = split_data(data, split, test_fraction, seed)
     ranking = getattr(embedrec, MODELS[model]).objective == "ranking"
+    values = train_part.ratings
+    if not ranking and len(values) and values.min() == values.max():
+        raise DataError(
+            f"every value is {values[0]:g}: a rating model has nothing to learn from it; "
+            "train a ranking model on these interactions (--model als, bpr or ease)",
+            path=train_part.source or None,
+        )
     if settings.get("weights") == "auto":
         settings["weights"] = default_weights(train_part) if ranking else None
     estimator = make_model(model, seed=seed, verbose=not quiet, **settings)
@@ -302,22 +314,26 @@ def predict(
 
 
 def demo(
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the model here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Also save the two models here (ranking/ and rating/)."),
+    ] = None,
     serve: Annotated[
-        bool, typer.Option("--serve", help="Then serve the web app (the model is trained once and kept).")
+        bool, typer.Option("--serve", help="Then serve the web app (the models are trained once and kept).")
     ] = False,
     host: Annotated[str, typer.Option(help="With --serve: address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="With --serve: TCP port.")] = 8000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Train the default model on the bundled movielens-small data and show what it learned."""
+    """Train on the bundled movielens-small data: a ranking model picks the lists, a rating model
+    predicts the stars shown beside them; show what they learned."""
     if serve:
         from embedrec.cli.serve import demo_model_dir, serve_model
 
         keep = demo_model_dir(out)
-        if (keep / "model.json").is_file():
-            console.print(f"Using the demo model kept in [bold]{keep}[/] (delete it to retrain)")
-            serve_model(keep, host, port)
+        if all((keep / part / "model.json").is_file() for part in ("ranking", "rating")):
+            console.print(f"Using the demo models kept in [bold]{keep}[/] (delete it to retrain)")
+            serve_model(Recommender.load(keep / "ranking", ratings=keep / "rating"), host, port)
             return
         out = keep
     name = MODELS[DEFAULT_MODEL]
@@ -325,13 +341,24 @@ def demo(
     fitted, train_part, test_part, seconds = _fit("movielens-small", DEFAULT_MODEL, "random", 0.1, 0, quiet)
     rows = {"train": score(fitted, train_part), "held out": score(fitted, test_part)}
     console.print(metrics_table(rows, f"{name} fit in {seconds:.1f} s"))
-    console.print(demo_tail(Recommender(fitted)))
+    kind, settings = DEMO_RANKER
+    console.print(f"Training {MODELS[kind]} to rank (the best measured on this data, BENCHMARKS.md) ...")
+    start = time.perf_counter()
+    ranker = make_model(kind, verbose=not quiet, **settings).fit(train_part)
+    seconds = time.perf_counter() - start
+    reports = ranking_comparison(ranker, train_part, test_part)
+    reports[f"{name} + popularity prior"] = ranking_report(fitted, train_part, test_part, popularity=1.0)
+    title = f"{MODELS[kind]} fit in {seconds:.1f} s: top 10 of the held-out users (liked = rating ≥ 4)"
+    console.print(ranking_table(report_frame(reports), title))
+    rec = Recommender(ranker, ratings=fitted)
+    console.print(demo_tail(rec))
     if out is not None:
-        console.print(f"saved to [bold]{fitted.save(out)}[/]")
+        ranker.save(Path(out) / "ranking")
+        console.print(f"saved to [bold]{fitted.save(Path(out) / 'rating').parent}[/]")
     if serve:
         from embedrec.cli.serve import serve_model
 
-        serve_model(fitted, host, port)
+        serve_model(rec, host, port)
 
 
 cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -401,9 +401,14 @@ class Recommender:
             ids,
             meta=meta,
             counts=counts,
-            bias=getattr(model, f"{kind}_bias_", None),
+            bias=_learned(getattr(model, f"{kind}_bias_", None)),
             name=f"{type(model).__name__} {kind} vectors",
         )
+
+
+def _learned(bias: np.ndarray | None) -> np.ndarray | None:
+    """A bias array, or None for a model whose biases are all zero (it learns none)."""
+    return None if bias is None or not np.any(bias) else bias
 
 
 def _rating_model(ratings: Estimator | None, model: Estimator) -> Estimator | None:

@@ -83,7 +83,7 @@ class ModelService:
         u = self.user_index(raw)
         user = self.user_ids.raw_id(u)
         ids, scores = self.rec.recommend(user, n=n)
-        return user, self._cards(ids, scores, u if explain else None)
+        return user, self._cards(ids, scores, u, explain)
 
     def for_ratings(
         self, pairs: list[tuple[int | str, float]], n: int, explain: bool
@@ -91,15 +91,17 @@ class ModelService:
         """Top-`n` for a visitor's (item or title, rating) pairs, folded in without retraining."""
         folded = self.rec.fold_in(pairs)
         ids, scores = self.rec.recommend_for(folded, n=n)
-        return self._cards(ids, scores, folded if explain else None)
+        return self._cards(ids, scores, folded, explain)
 
     def _cards(
-        self, ids: np.ndarray, scores: np.ndarray, user: int | FoldedUser | None
+        self, ids: np.ndarray, scores: np.ndarray, user: int | FoldedUser, explain: bool
     ) -> list[dict[str, Any]]:
         cards = [self.card(i, s) for i, s in zip(self.item_ids.indices(ids), scores, strict=True)]
-        for card in cards:
+        for card, value in zip(cards, self._stars(ids, scores, user), strict=True):
+            if value is not None:
+                card["stars"] = float(value)
             card["because"] = []
-            if user is None or "explain" not in self.model.capabilities:
+            if not explain or "explain" not in self.model.capabilities:
                 continue
             if isinstance(user, FoldedUser):
                 rated = self.rec.explain_folded(user, card["id"]).rated
@@ -117,6 +119,18 @@ class ModelService:
                 for r in top.itertuples()
             ]
         return cards
+
+    def _stars(self, ids: np.ndarray, scores: np.ndarray, user: int | FoldedUser) -> list[Any]:
+        """Predicted ratings of recommended items: the scores of a rating model, else those of the
+        recommender's companion rating model (None where there is neither)."""
+        if self.model.objective == "rating":
+            return list(scores)
+        if self.rec.ratings is not None:
+            who = user if isinstance(user, FoldedUser) else self.user_ids.raw_id(user)
+            stars = self.rec.stars(who, ids)
+            if stars is not None:
+                return list(stars)
+        return [None] * len(ids)
 
     def predict(self, pairs: list[tuple[int | str, int | str]]) -> list[dict[str, Any]]:
         users = np.array([self.user_index(u) for u, _ in pairs], dtype=np.int64)

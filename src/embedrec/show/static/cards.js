@@ -15,7 +15,7 @@ export function card(item, { store, score, onMore, onHover }) {
   const title = el("h3", "title", displayTitle(item.title));
   if (item.year) title.appendChild(el("span", "year", ` (${item.year})`));
   line1.appendChild(title);
-  if (score === "rating") line1.appendChild(el("span", "score", `predicted ${item.score.toFixed(1)}★`));
+  if (score === "rating" && item.stars != null) line1.appendChild(el("span", "score", `predicted ${item.stars.toFixed(1)}★`));
   if (score === "similarity") line1.appendChild(el("span", "score sim", `${Math.round(item.score * 100)}% alike`));
   li.appendChild(line1);
 
