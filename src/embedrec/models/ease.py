@@ -180,5 +180,11 @@ class EASE(ImplicitFeedback, Estimator):
             out = np.zeros((len(self.item_ids_), len(self.modelled_)), dtype=np.float32)
             out[self.modelled_] = self.weights_
             return out
+        need, limit = 4 * len(self.user_ids_) * len(self.modelled_), available_memory()
+        if need > limit:
+            raise ResourceError(
+                f"EASE's user vectors are dense {len(self.user_ids_):,} × {len(self.modelled_):,}: about "
+                f"{need / 2**30:,.1f} GiB, over the {limit / 2**30:,.1f} GiB available"
+            )
         rows = self._training_rows(np.arange(len(self.user_ids_)))
         return self._user_rows(rows).toarray().astype(np.float32)

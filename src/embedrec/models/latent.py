@@ -1,8 +1,9 @@
 """Ranking models of user and item vectors: score(u, i) = p_u·q_i + b_i, an order, not a rating.
 
-`LatentRanker` holds what ALS and BPR share: the fitted arrays, scoring, the like-weights of training
-values (`data.implicit`), and a new user folded in by implicit-feedback least squares against the fixed
-item vectors (Hu, Koren & Volinsky 2008):
+`ImplicitFeedback` is the one rule by which every ranking model (these and EASE) reads interaction values
+as like-weights (`min_rating`, `weights`; see `data.implicit`). `LatentRanker` holds what ALS and BPR
+share: the fitted arrays, scoring, and a new user folded in by implicit-feedback least squares against the
+fixed item vectors (Hu, Koren & Volinsky 2008):
 
     x = A⁻¹ Σ_l c_l q_l,   A = QᵀQ + λI + Σ_l (c_l - 1) q_l q_lᵀ,   c_l = 1 + α·w_l
 
