@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from embedrec.models.gibbs import _newton_terms, _RunningMean, _Side, conditional, draw_normal_wishart
+from embedrec.models.gibbs import (
+    _newton_terms,
+    _RunningMean,
+    _Side,
+    draw_normal_wishart,
+    prior_with_floor,
+    row_conditionals,
+)
 
 OFFSET = 0.3
 
@@ -30,12 +37,11 @@ def test_row_conditional_equals_a_dense_gauss_newton_ridge_solve() -> None:
     other = rng.normal(0, 0.5, (9, d)).astype(np.float32)
     side = _Side(users, items, ratings, 12, 9)
     err = _newton_terms(side.rows, side.cols, side.ratings, own, other, OFFSET, side.weight, side.target)
-    gram, rhs = side.statistics(torch.from_numpy(other))
     alpha, centre = 1.7, rng.normal(0, 0.1, d)
     root = rng.normal(0, 0.3, (d, d))
     precision = root @ root.T + np.eye(d)
-    chol, b = conditional(gram, rhs, alpha, centre, precision)
-    mean = torch.cholesky_solve(b.unsqueeze(-1), chol)[..., 0].numpy()
+    noise = rng.standard_normal((12, d)).astype(np.float32)
+    mean, draw = row_conditionals(side, other, alpha, centre, precision, noise)
 
     z_other = other.astype(np.float64)
     z_other[:, 0] = 1.0  # the other side's bias is an offset; its slot multiplies this row's bias
@@ -50,7 +56,9 @@ def test_row_conditional_equals_a_dense_gauss_newton_ridge_solve() -> None:
         a = alpha * (z.T * w) @ z + precision
         expected = np.linalg.solve(a, alpha * (z.T * w) @ work[rows] + precision @ centre)
         np.testing.assert_allclose(mean[u], expected, rtol=1e-3, atol=1e-4)
-        np.testing.assert_allclose((chol[u] @ chol[u].T).numpy(), a, rtol=1e-4, atol=1e-4)
+        # the draw is mean + L⁻ᵀε with A = LLᵀ, so (draw - mean)ᵀ A (draw - mean) = εᵀε
+        step = (draw[u] - mean[u]).astype(np.float64)
+        assert np.isclose(step @ a @ step, noise[u].astype(np.float64) @ noise[u], rtol=1e-3)
 
 
 def test_repeated_gauss_newton_steps_reach_the_rows_posterior_mode() -> None:
@@ -64,8 +72,7 @@ def test_repeated_gauss_newton_steps_reach_the_rows_posterior_mode() -> None:
     alpha, centre, precision = 2.0, np.zeros(4), np.eye(4) * 3.0
     for _ in range(25):
         _newton_terms(side.rows, side.cols, side.ratings, own, other, OFFSET, side.weight, side.target)
-        chol, b = conditional(*side.statistics(torch.from_numpy(other)), alpha, centre, precision)
-        own = torch.cholesky_solve(b.unsqueeze(-1), chol)[..., 0].numpy().astype(np.float32)
+        own, _ = row_conditionals(side, other, alpha, centre, precision, np.zeros((12, 4), np.float32))
     x = torch.tensor(own, dtype=torch.float64, requires_grad=True)
     q = torch.tensor(other, dtype=torch.float64)
     u, i = torch.from_numpy(users), torch.from_numpy(items)
@@ -96,7 +103,7 @@ def test_running_mean_matches_the_dense_truncated_svd_of_the_average() -> None:
     samples = [(p0 + rng.normal(0, 0.4, p0.shape), q0 + rng.normal(0, 0.4, q0.shape)) for _ in range(20)]
     running = _RunningMean(n_users, n_items, k)
     for p, q in samples:
-        running.add(torch.from_numpy(p), torch.from_numpy(q))
+        running.add(p, q)
     user_rows, item_rows, user_bias, item_bias = running.result()
     mean = np.mean([p[:, 1:] @ q[:, 1:].T for p, q in samples], 0)
     u, s, vt = np.linalg.svd(mean)
@@ -105,3 +112,15 @@ def test_running_mean_matches_the_dense_truncated_svd_of_the_average() -> None:
     assert np.linalg.norm(got - best) <= 1e-3 * np.linalg.norm(best)
     np.testing.assert_allclose(user_bias, np.mean([p[:, 0] for p, _ in samples], 0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(item_bias, np.mean([q[:, 0] for _, q in samples], 0), rtol=1e-5, atol=1e-6)
+
+
+def test_prior_floor_keeps_every_factor_variance_above_it() -> None:
+    # rows squeezed near zero (what sparse data do to the draws) would give a prior that squeezes them
+    # further; the floor keeps each factor's prior variance at least `floor`, and leaves the bias alone
+    rng = np.random.default_rng(5)
+    x = np.hstack([rng.normal(0, 1, (500, 1)), rng.normal(0, 0.001, (500, 4))])
+    _, precision, cov = prior_with_floor(x, rng, 0.01)
+    assert np.all(np.diag(cov)[1:] >= 0.01) and 0.7 < cov[0, 0] < 1.3  # the bias: its data's variance
+    np.testing.assert_allclose(np.linalg.inv(precision), cov, rtol=1e-6, atol=1e-9)
+    _, _, bare = prior_with_floor(x, rng, 0.0)
+    assert np.all(np.diag(bare)[1:] < 0.005)

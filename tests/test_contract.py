@@ -174,6 +174,19 @@ def test_explanations_add_up_or_are_refused(fitted: Estimator, rec: Recommender)
     assert str(e) and e._repr_html_().startswith("<table>")
 
 
+def test_explain_many_equals_one_at_a_time(fitted: Estimator, rec: Recommender) -> None:
+    if not can(fitted, "explain"):
+        with pytest.raises(UnsupportedQueryError, match="cannot explain"):
+            fitted.explain_many(0, [1, 2])
+        return
+    items = [fitted.item_ids_.index(STAR_WARS), 0, 7]
+    for user in (0, rec.fold_in({TOY_STORY: 5.0, 100: 2.0}), rec.fold_in([TOY_STORY, 100], liked=True)):
+        for many, item in zip(fitted.explain_many(user, items), items, strict=True):
+            one = fitted.explain_indices(user, item)
+            assert [(t.kind, t.item, t.rating) for t in many] == [(t.kind, t.item, t.rating) for t in one]
+            assert [t.value for t in many] == pytest.approx([t.value for t in one], rel=1e-6, abs=1e-9)
+
+
 def test_save_load_gives_the_same_answers(fitted: Estimator, u1_part, tmp_path: Path) -> None:
     loaded = embedrec.load_model(fitted.save(tmp_path / "m"))
     assert type(loaded) is type(fitted) and loaded.get_params() == fitted.get_params()

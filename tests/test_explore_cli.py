@@ -118,3 +118,29 @@ def test_umap_is_seeded(popular_vectors: np.ndarray) -> None:
     b = project(popular_vectors, "umap", seed=3)
     assert a.shape == (300, 2) and np.isfinite(a).all()
     np.testing.assert_array_equal(a, b)
+
+
+def test_plot_colours_by_what_the_data_has(tmp_path: Path) -> None:
+    # data without genres (a plain ratings file): the default colour is the rating count, not an error
+    import embedrec
+    from embedrec.show.plots import default_color
+
+    rng = np.random.default_rng(0)
+    ratings = tmp_path / "r.csv"
+    rows = {(int(u), int(i)) for u, i in zip(rng.integers(0, 60, 900), rng.integers(0, 40, 900), strict=True)}
+    ratings.write_text(
+        "user,item,rating\n" + "".join(f"{u},{i},{(u + i) % 5 + 1}\n" for u, i in sorted(rows))
+    )
+    model = embedrec.BiasBaseline().fit(embedrec.read_ratings(ratings))
+    dotbias = embedrec.DotBias(n_factors=4, epochs=2, verbose=False).fit(embedrec.read_ratings(ratings))
+    out = dotbias.save(tmp_path / "model")
+    result = invoke("plot", str(out), "--out", str(tmp_path / "map.png"), "--labels", "0")
+    assert result.exit_code == 0, result.output
+    assert default_color(Recommender(dotbias).embeddings("item")) == "count"
+    assert model.item_meta_ is None
+
+
+def test_plot_colours_by_genre_where_there_are_genres(small_model) -> None:
+    from embedrec.show.plots import default_color
+
+    assert default_color(Recommender(small_model).embeddings("item")) == "genre"

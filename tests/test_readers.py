@@ -121,9 +121,10 @@ def test_ml1m_dat_layout(tmp_path: Path) -> None:
 
 
 def test_tsv_without_header_is_sniffed(tmp_path: Path) -> None:
-    data = read_ratings(write(tmp_path / "r.tsv", "10\t20\t4\t100\n11\t20\t5\t101\n10\t21\t3\t102\n"))
+    rows = "10\t20\t4\t881250949\n11\t20\t5\t881250950\n10\t21\t3\t881250960\n"
+    data = read_ratings(write(tmp_path / "r.tsv", rows))
     assert (data.n_users, data.n_items, len(data)) == (2, 2, 3)
-    assert data.timestamps.tolist() == [100, 101, 102]
+    assert data.timestamps.tolist() == [881250949, 881250950, 881250960]
 
 
 def test_semicolon_header_with_column_mapping_and_string_ids(tmp_path: Path) -> None:
@@ -155,7 +156,7 @@ def test_iso_dates_become_epoch_seconds(tmp_path: Path) -> None:
 
 
 def test_double_colon_separator(tmp_path: Path) -> None:
-    data = read_ratings(write(tmp_path / "r.txt", "1::2::3::4\n2::2::5::6\n"))
+    data = read_ratings(write(tmp_path / "r.txt", "1::2::3::978300760\n2::2::5::978300761\n"))
     assert len(data) == 2 and data.ratings.tolist() == [3.0, 5.0]
 
 
@@ -219,7 +220,8 @@ def test_rating_outside_declared_scale(tmp_path: Path) -> None:
 
 
 def test_movielens_scale_is_declared(tmp_path: Path) -> None:
-    write(tmp_path / "u.data", "1\t2\t3\t5\n1\t3\t6\t5\n")
+    write(tmp_path / "u.data", "1\t2\t3\t881250949\n1\t3\t6\t881250949\n")
+    write(tmp_path / "u.item", "2|A (1995)|01-Jan-1995||url" + "|0" * 19 + "\n")
     err = error_of(tmp_path / "u.data")
     assert (err.line, err.field) == (2, "rating")
 
@@ -235,7 +237,7 @@ def test_header_only(tmp_path: Path) -> None:
 
 def test_single_column_cannot_be_split(tmp_path: Path) -> None:
     err = error_of(write(tmp_path / "r.csv", "1 2 3x\n4\n5\n"))
-    assert "single column" in str(err) and "sep=" in str(err)
+    assert "single column" in str(err) and "with sep" in str(err)
 
 
 def test_wrong_separator_given(tmp_path: Path) -> None:
@@ -302,9 +304,9 @@ def test_many_blocks_and_a_low_row_estimate_match_pandas(tmp_path: Path) -> None
     users, items = rng.integers(1, 500, 200_000), rng.integers(1, 3000, 200_000)
     frame = pd.DataFrame({"user": users, "item": items, "rating": rng.integers(1, 6, 200_000)})
     frame = frame.drop_duplicates(["user", "item"])
-    lines = [f"{u:030d},{i:030d},{r}" for u, i, r in frame.head(300).itertuples(index=False)]
-    lines += [f"{u},{i},{r}" for u, i, r in frame.iloc[300:].itertuples(index=False)]
-    data = read_ratings(write(tmp_path / "r.csv", "user,item,rating\n" + "\n".join(lines) + "\n"))
+    lines = [f"{u},{i},{r},{'x' * 60}" for u, i, r in frame.head(300).itertuples(index=False)]
+    lines += [f"{u},{i},{r}," for u, i, r in frame.iloc[300:].itertuples(index=False)]
+    data = read_ratings(write(tmp_path / "r.csv", "user,item,rating,note\n" + "\n".join(lines) + "\n"))
     assert len(data) == len(frame)
     np.testing.assert_array_equal(data.user_ids.raw_ids[data.users], frame["user"].to_numpy())
     np.testing.assert_array_equal(data.item_ids.raw_ids[data.items], frame["item"].to_numpy())

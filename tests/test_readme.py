@@ -1,10 +1,13 @@
 """Every code block of README.md runs: Python blocks are executed, command lines are run, in a fresh folder.
 
-The README is the front door; this keeps it true. Blocks run in order within one temporary folder, so a
-later block may use what an earlier one saved (`models/small`, `items.txt`). Command lines that start a
-server are started and polled until the page answers, then stopped; `./install.sh` and the test command
-are what CI itself runs, so they are skipped here. Dataset names that would download (ml-100k) are
-pointed at the shared copy.
+The README is the front door; this keeps it true. Blocks run in order within one temporary folder and
+one Python namespace (as in a notebook), so a later block may use what an earlier one made (`model`,
+`models/small`, `items.txt`). The "your own file" examples read files made here from ML-100K in the
+layouts the README describes: a header-less `ratings.csv` with extra id columns and dates, and a 0–10
+`ratings.dat` with a separate `movies.dat`. Command lines that start a server are started and polled
+until the page answers, then stopped; `./install.sh` and the test command are what CI itself runs, so
+they are skipped here. Dataset names that would download (ml-100k) are pointed at the shared copy; the
+UCI Adult files of the table example are linked into the folder.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,12 +55,42 @@ def test_the_readme_has_both_kinds_of_block() -> None:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
-    """A fresh folder with the dataset cache pointed at the shared ML-100K copy (no downloads)."""
+    """A fresh folder with the dataset cache pointed at the shared ML-100K copy (no downloads), and a
+    user's own rating files."""
     path = tmp_path_factory.mktemp("readme")
     cache = path / ".data"
     cache.mkdir()
     (cache / "ml-100k").symlink_to(shared_data / "ml-100k")
+    _own_files(shared_data / "ml-100k", path)
+    for table in ("adult_train.csv", "adult_test.csv"):  # the table-model example reads them by name
+        (path / table).symlink_to(shared_data / "tabular" / table)
     return path
+
+
+def _own_files(ml100k: Path, out: Path) -> None:
+    """ratings.csv: user,item,genre id,review id,rating,date, no header; ratings.dat + movies.dat, 0–10."""
+    rng = np.random.default_rng(0)
+    rows = np.loadtxt(ml100k / "u.data", dtype=np.int64)[:20_000]  # user, item, rating, time
+    dates = np.datetime_as_string(rows[:, 3].astype("datetime64[s]"), unit="D")
+    genre = rng.integers(1, 18, len(rows))
+    with open(out / "ratings.csv", "w") as f:
+        for k, ((u, i, r, _), day) in enumerate(zip(rows, dates, strict=True)):
+            f.write(f"{u},{i},{genre[k]},{100_000 + k},{r},{day}\n")
+    with open(out / "ratings.dat", "w") as f:
+        for u, i, r, ts in rows:
+            f.write(f"{u}::{i}::{2 * r + rng.integers(-1, 1)}::{ts}\n")
+    with open(ml100k / "u.item", encoding="latin-1") as src, open(out / "movies.dat", "w") as f:
+        for line in src:
+            fields = line.rstrip("\n").split("|")
+            flags = [int(x) for x in fields[5:]]
+            genres = "|".join(g for g, on in zip(GENRES, flags, strict=True) if on)
+            f.write(f"{fields[0]}::{fields[1]}::{genres}\n")
+
+
+GENRES = (
+    "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy Film-Noir "
+    "Horror Musical Mystery Romance Sci-Fi Thriller War Western"
+).split()
 
 
 def _env(workdir: Path) -> dict[str, str]:
@@ -110,13 +144,14 @@ def _serve_briefly(argv: list[str], workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_every_readme_block_runs(workdir: Path) -> None:
+    namespace: dict = {"__name__": "readme"}
     for line, lang, text in blocks():
         if lang == "python":
             code = compile(text, f"README.md:{line}", "exec")
             cwd = os.getcwd()
             os.chdir(workdir)
             try:
-                exec(code, {"__name__": "readme"})  # noqa: S102 - the README's own example
+                exec(code, namespace)  # noqa: S102 - the README's own example
             finally:
                 os.chdir(cwd)
         elif lang == "bash":

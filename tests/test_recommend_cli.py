@@ -70,9 +70,32 @@ def test_bad_input_is_our_error(small_model_dir: Path, args: list[str], error: t
 
 
 def test_ambiguous_title_lists_candidates(small_model_dir: Path) -> None:
-    result = invoke("similar", str(small_model_dir), "star wars")
+    result = invoke("similar", str(small_model_dir), "lolita")  # 1962 and 1997, both rated 7 times
     assert isinstance(result.exception, UnknownIdError)
-    assert "Star Wars: Episode IV - A New Hope (1977)" in str(result.exception)
+    assert "Lolita (1962)" in str(result.exception) and "Lolita (1997)" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    "query", ["Star Wars", "star wars episode iv", "Star Wars: Episode IV", "Star Wars (1977)"]
+)
+def test_similar_echoes_the_title_it_took(small_model_dir: Path, query: str) -> None:
+    result = invoke("similar", str(small_model_dir), query, "-n", "3")
+    assert result.exit_code == 0, result.output
+    echo = f"matched {query!r} → Star Wars: Episode IV - A New Hope (1977) (contains every word"
+    assert echo in result.output
+    assert "Most similar to Star Wars: Episode IV - A New Hope (1977)" in result.output
+
+
+def test_rate_and_like_echo_each_match(small_model_dir: Path) -> None:
+    result = invoke(
+        "recommend", str(small_model_dir), "--rate", "fargo=4", "--rate", "toy stroy=5", "--rate", "1=3"
+    )
+    assert result.exit_code == 0, result.output
+    assert "matched 'fargo' → Fargo (1996) (exact title)" in result.output
+    assert "matched 'toy stroy' → Toy Story (1995) (closest spelling" in result.output
+    assert "matched 1 " not in result.output  # a raw id needs no echo
+    liked = invoke("recommend", str(small_model_dir), "--like", "star wars", "-n", "3")
+    assert "matched 'star wars' → Star Wars: Episode IV - A New Hope (1977)" in liked.output
 
 
 def test_exactly_one_way_to_name_the_user(small_model_dir: Path) -> None:

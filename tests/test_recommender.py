@@ -273,6 +273,28 @@ def test_explain_split_equals_the_fold_in_weights(model: FactorModel) -> None:
     assert got == pytest.approx(expected, abs=1e-6)
 
 
+def test_reasons_are_the_positive_head_of_the_explanation(model: FactorModel) -> None:
+    """`reasons` (no frame) equals the largest positive rated-item terms of `explain(...).rated`."""
+    rec = R(model)
+    items = model.item_ids_.raw_ids[[5, 17, 30, 41]]
+    rated = {model.item_ids_.raw_ids[j]: r for j, r in [(3, 5.0), (10, 2.0), (42, 4.0), (8, 3.5)]}
+    users = [
+        (model.user_ids_.raw_ids[2], lambda i: rec.explain(model.user_ids_.raw_ids[2], i)),
+        (rec.fold_in(rated), None),
+        (rec.fold_in(list(rated), liked=True), None),
+    ]
+    for user, explain in users:
+        explain = explain or (lambda i, user=user: rec.explain_folded(user, i))
+        for item, reasons in zip(items, rec.reasons(user, items, k=2), strict=True):
+            frame = explain(item).rated
+            column = "stars" if "stars" in frame else "value"
+            want = frame[frame[column] > 0].head(2)
+            assert [r.item for r in reasons] == want["item"].tolist()
+            assert [r.weight for r in reasons] == pytest.approx(want[column].tolist(), rel=1e-6)
+            assert all(r.title == rec.catalogue.titles[model.item_ids_.index(r.item)] for r in reasons)
+    assert any(rec.reasons(users[0][0], items, k=3))  # not vacuous: some item has reasons
+
+
 # -- a known answer: a checkerboard where even users like even items -----------------------------------
 @pytest.fixture(scope="module")
 def checkerboard() -> DotBias:

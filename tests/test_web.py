@@ -125,8 +125,14 @@ def test_visitor_recommendations_fold_in_titles_and_ids(client, rec) -> None:
     # a reason is one of the visitor's movies that pulls this item's score up
     assert reasons and all(b["id"] in (TOY_STORY, STAR_WARS, FARGO) and b["weight"] > 0 for b in reasons)
     by_id = [{"item": TOY_STORY, "rating": 5}, {"item": "260", "rating": 4.5}, {"item": FARGO, "rating": 1}]
-    again = client.post("/recommendations", json={"ratings": by_id, "n": 10})
-    assert again.json() == body  # the same answer, whichever way the items were named
+    again = ok(client.post("/recommendations", json={"ratings": by_id, "n": 10}))
+    assert again["items"] == body["items"]  # the same answer, whichever way the items were named
+    assert again["matched"] == []  # ids need no reading; each title says what it was taken to mean
+    assert [(m["query"], m["id"], m["how"]) for m in body["matched"]] == [
+        ("toy story", TOY_STORY, "exact"),
+        ("Star Wars: Episode IV - A New Hope (1977)", STAR_WARS, "exact"),
+        ("fargo", FARGO, "exact"),
+    ]
 
 
 def test_predict_matches_the_model(client, small_model) -> None:
@@ -216,10 +222,11 @@ def test_malformed_json_is_422(client) -> None:
 
 
 def test_unknown_and_ambiguous_titles_are_404_with_candidates(client) -> None:
+    # two films called Lolita, both rated 7 times: nothing to choose between them
     detail = problem(
-        client.post("/recommendations", json={"ratings": [{"item": "star wars", "rating": 5}]}), 404
+        client.post("/recommendations", json={"ratings": [{"item": "lolita", "rating": 5}]}), 404
     )
-    assert "Star Wars: Episode IV - A New Hope (1977)" in detail
+    assert "Lolita (1997)" in detail and "Lolita (1962)" in detail and "ambiguous" in detail
     detail = problem(
         client.post("/recommendations", json={"ratings": [{"item": "qwzx vbnm", "rating": 5}]}), 404
     )
@@ -228,6 +235,21 @@ def test_unknown_and_ambiguous_titles_are_404_with_candidates(client) -> None:
         client.post("/recommendations", json={"ratings": [{"item": 999999, "rating": 5}]}), 404
     )
     assert "unknown user id 'nobody'" in problem(client.get("/users/nobody/recommendations"), 404)
+
+
+def test_a_loose_title_takes_the_most_rated_match_and_says_so(client) -> None:
+    ratings = [{"item": "star wars", "rating": 5}, {"item": "Star Wars (1977)", "rating": 5}]
+    body = ok(client.post("/recommendations", json={"ratings": ratings, "n": 3}))
+    assert [(m["query"], m["id"], m["how"]) for m in body["matched"]] == [
+        ("star wars", STAR_WARS, "words"),
+        ("Star Wars (1977)", STAR_WARS, "words"),
+    ]
+    pairs = [{"user": 1, "item": "fargo"}, {"user": 1, "item": "toy stroy"}, {"user": 1, "item": 1}]
+    body = ok(client.post("/predict", json={"pairs": pairs}))
+    assert [(m["query"], m["id"], m["how"]) for m in body["matched"]] == [
+        ("fargo", FARGO, "exact"),
+        ("toy stroy", TOY_STORY, "fuzzy"),
+    ]
 
 
 def test_a_movie_rated_twice_keeps_the_last_rating(client) -> None:

@@ -1,10 +1,53 @@
-"""The errors embedrec raises: each says where, what was received and what was expected."""
+"""The errors embedrec raises: each says where, what was received and what was expected.
+
+A message that tells the caller what to pass names the argument with an `Arg`, so that it speaks the
+caller's language: `str(error)` spells it as Python (`columns={'rating': 4}`), and the command line
+renders the same error with its own flags (`--columns rating=4`) through `error.render(spell)`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_NO_VALUE = object()
+
+
+@dataclass(frozen=True)
+class Arg:
+    """An argument named in an error message, with the value to pass when the message suggests one."""
+
+    name: str
+    value: Any = _NO_VALUE
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not _NO_VALUE
+
+    def python(self) -> str:
+        """The Python spelling: `name=value`, or the name alone when no value is suggested."""
+        return f"{self.name}={self.value!r}" if self.has_value else self.name
+
+
+Spelling = Callable[[Arg], str]
+
 
 class EmbedrecError(Exception):
-    """Base class of every error embedrec raises on purpose; the CLI prints it as one line."""
+    """Base class of every error embedrec raises on purpose; the CLI prints it as one line.
+
+    `message` may hold `{}` placeholders, one per `Arg` in `hints` (literal braces doubled then).
+    """
+
+    def __init__(self, message: str = "", *hints: Arg) -> None:
+        self.template, self.hints = str(message), hints
+        super().__init__(self.template.format(*(h.python() for h in hints)) if hints else self.template)
+
+    def render(self, spell: Spelling | None = None) -> str:
+        """The message with each argument spelled by `spell` (default: as Python, as `str` gives it)."""
+        if not self.hints or spell is None:
+            return str(self)
+        return self.template.format(*(spell(h) for h in self.hints))
 
 
 class DataError(EmbedrecError, ValueError):
@@ -17,6 +60,7 @@ class DataError(EmbedrecError, ValueError):
         path: str | None = None,
         line: int | None = None,
         field: str | None = None,
+        hints: tuple[Arg, ...] = (),
     ) -> None:
         self.path, self.line, self.field = path, line, field
         where = ""
@@ -24,7 +68,9 @@ class DataError(EmbedrecError, ValueError):
             where = str(path) + (f":{line}" if line is not None else "") + ": "
         if field is not None:
             where += f"field '{field}': "
-        super().__init__(where + message)
+        if hints:  # the location is literal text in a template
+            where = where.replace("{", "{{").replace("}", "}}")
+        super().__init__(where + message, *hints)
 
 
 class ParameterError(EmbedrecError, ValueError):

@@ -12,7 +12,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from embedrec.cli.options import ReadSpec, reads_data
 from embedrec.data.datasets import REGISTRY, data_home, list_datasets, load_dataset
+from embedrec.data.profile import EPOCH_SECONDS
 
 console = Console()
 
@@ -25,7 +27,7 @@ DataDir = Annotated[
 def register(cli: typer.Typer) -> None:
     """Add the data verbs to the CLI."""
     cli.command("datasets")(datasets)
-    cli.command("info")(info)
+    cli.command("info")(reads_data(info))
 
 
 def datasets(data_dir: DataDir = None) -> None:
@@ -53,9 +55,12 @@ def info(
     data: Annotated[str, typer.Argument(help="A built-in dataset name, or a ratings file, folder or zip.")],
     data_dir: DataDir = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while downloading.")] = True,
+    *,
+    read: ReadSpec,
 ) -> None:
-    """Users, items, ratings, density, rating histogram, activity quantiles and time range."""
-    d = load_dataset(data, data_dir=data_dir, progress=progress)
+    """Users, items, ratings, density, rating histogram, activity quantiles, time range, and which column
+    of the file was read as what."""
+    d = load_dataset(data, data_dir=data_dir, progress=progress, **read.kwargs())
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
@@ -63,12 +68,21 @@ def info(
     bundled = data in REGISTRY and REGISTRY[data].url is None
     if d.source and d.source != data:
         summary.add_row("file", "bundled with embedrec" if bundled else d.source)
+    for label, value in _read_as(d.origin):
+        summary.add_row(label, value)
     summary.add_row("users", f"{d.n_users:,}")
     summary.add_row("items", f"{d.n_items:,}")
     summary.add_row("ratings", f"{len(d):,}")
     summary.add_row("density", f"{d.density:.3%}")
     step = f" in steps of {d.scale.step:g}" if d.scale.step else ""
-    if len(d) and d.ratings.min() == d.ratings.max():
+    feedback = d.origin.get("feedback")
+    if feedback == "unary":
+        summary.add_row("scale", "no rating column: every row counts as 1 (implicit feedback)")
+    elif feedback == "counts":
+        summary.add_row(
+            "counts", f"{d.ratings.min():g} to {d.ratings.max():g} (implicit feedback, as confidence)"
+        )
+    elif len(d) and d.ratings.min() == d.ratings.max():
         summary.add_row("scale", f"every rating is {d.ratings[0]:g} (implicit feedback)")
     else:
         summary.add_row("scale", f"{d.scale.low:g} to {d.scale.high:g}{step}")
@@ -86,10 +100,32 @@ def info(
     console.print(_activity(d.users, d.items, d.n_users, d.n_items))
 
 
+def _read_as(origin: dict) -> list[tuple[str, str]]:
+    """Rows saying how the file was read: its format, which column was taken for what, what was left out."""
+    rows = []
+    what = ", ".join(str(origin[k]) for k in ("layout", "format") if origin.get(k))
+    if what:
+        rows.append(("read as", what + ("" if origin.get("header", True) else ", no header line")))
+    columns = origin.get("columns") or {}
+    if columns:
+        listed = "; ".join(
+            f"{'time' if role == 'timestamp' else role} ← {how}" for role, how in columns.items()
+        )
+        rows.append(("columns", listed + " (counted from 0)"))
+    if origin.get("ignored"):
+        rows.append(("left out", "; ".join(origin["ignored"])))
+    if origin.get("items"):
+        rows.append(("item file", str(origin["items"])))
+    return rows
+
+
 def _time_range(timestamps: np.ndarray | None) -> str:
     if timestamps is None or len(timestamps) == 0:
         return "no timestamps"
-    first, last = (datetime.fromtimestamp(int(t), tz=UTC) for t in (timestamps.min(), timestamps.max()))
+    low, high = int(timestamps.min()), int(timestamps.max())
+    if low < EPOCH_SECONDS[0] or high > EPOCH_SECONDS[1]:  # a named time column of other units
+        return f"{low:,} to {high:,} (not epoch seconds of dates; used only to order ratings)"
+    first, last = (datetime.fromtimestamp(t, tz=UTC) for t in (low, high))
     return f"{first:%Y-%m-%d} to {last:%Y-%m-%d} ({(last - first).days / 365.25:.1f} years)"
 
 

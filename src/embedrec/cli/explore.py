@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from embedrec.data.embeddings import EmbeddingTable
 from embedrec.errors import ParameterError
+from embedrec.models.persist import META, load_model, read_meta
 from embedrec.query.recommender import Recommender
 from embedrec.show.projection import PROJECTIONS, bias_extremes, principal_axes, project_table
 
@@ -27,6 +29,8 @@ Examples:
   embedrec plot models/ml100k --method tsne --color genre --out map.html
 
   embedrec axes models/ml100k -k 3 -n 8
+
+  embedrec plot models/adult --column occupation --out occupation.png   (a table model's column)
 """
 
 OUTPUTS = (".png", ".svg", ".html")
@@ -43,8 +47,14 @@ def plot(
     out: Annotated[Path, typer.Option("--out", "-o", help="map.png, map.svg or map.html (interactive).")],
     method: Annotated[str, typer.Option("--method", "-m", help="pca, tsne or umap.")] = "pca",
     color: Annotated[
-        str, typer.Option("--color", "-c", help="genre, count, bias, none or a column.")
-    ] = "genre",
+        str,
+        typer.Option(
+            "--color",
+            "-c",
+            help="genre, count, bias, none or a column (default: genre where the data has genres, "
+            "else the rating count).",
+        ),
+    ] = "auto",
     users: Annotated[
         bool, typer.Option("--users", help="Map the user vectors instead of the items.")
     ] = False,
@@ -58,6 +68,9 @@ def plot(
         int, typer.Option("--labels", help="Label the N most-rated points (images).", min=0)
     ] = 30,
     seed: Annotated[int, typer.Option(help="Random seed of t-SNE and UMAP.")] = 0,
+    column: Annotated[
+        str | None, typer.Option("--column", help="A table model's embedded column to map (its categories).")
+    ] = None,
 ) -> None:
     """Project the item (or user) vectors to 2-D and draw them: a picture or an interactive HTML page."""
     suffix = out.suffix.lower()
@@ -65,7 +78,11 @@ def plot(
         raise ParameterError(f"--out must end in {', '.join(OUTPUTS)}, got {out.name!r}")
     if method not in PROJECTIONS:
         raise ParameterError(f"unknown projection method {method!r}; valid: {', '.join(sorted(PROJECTIONS))}")
-    table = _load(model_dir).embeddings("user" if users else "item")
+    if column is not None or _is_table_model(model_dir):
+        table = _column_table(model_dir, column)
+        color = "none" if color == "genre" else color  # the default colour is for movies
+    else:
+        table = _load(model_dir).embeddings("user" if users else "item")
     _check_color(table, color)
     try:
         projection = project_table(table, method, max_rows="auto" if max_points is None else max_points,
@@ -138,6 +155,23 @@ def _check_color(table: Any, color: str) -> None:
     valid = color_fields(table)
     if color not in valid:
         raise ParameterError(f"cannot colour {table.name} by {color!r}; valid: {', '.join(valid)}")
+
+
+def _is_table_model(model_dir: Path) -> bool:
+    return (model_dir / META).is_file() and read_meta(model_dir).get("model_type") == "TabularModel"
+
+
+def _column_table(model_dir: Path, column: str | None) -> EmbeddingTable:
+    """The EmbeddingTable of one embedded column of a saved table model."""
+    if not _is_table_model(model_dir):
+        raise ParameterError(f"--column is for table models (embedrec table train); {model_dir} is not one")
+    tables = load_model(model_dir).embeddings_
+    if column not in tables:
+        given = "pass --column" if column is None else f"no embedded column {column!r}"
+        raise ParameterError(
+            f"{model_dir} is a table model: {given}; its embedded columns: {', '.join(tables)}"
+        )
+    return tables[column]
 
 
 def _load(model_dir: Path) -> Recommender:

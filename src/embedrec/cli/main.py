@@ -17,8 +17,10 @@ import typer
 import typer.core
 import typer.main
 from rich.console import Console
+from rich.markup import escape
 
 from embedrec import __version__
+from embedrec.cli.options import cli_spelling
 from embedrec.errors import EmbedrecError
 
 # verb -> (module whose `cli` Typer defines it, one-line help for the listing)
@@ -26,7 +28,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "datasets": ("embedrec.cli.data", "The built-in datasets, their sizes, and whether they are cached."),
     "info": ("embedrec.cli.data", "Users, items, ratings, density, histogram and activity of a dataset."),
     "train": ("embedrec.cli.train", "Fit a model on a split, report RMSE and MAE, and save it."),
-    "evaluate": ("embedrec.cli.train", "Score a saved model on a split's test ratings (and rankings)."),
+    "evaluate": (
+        "embedrec.cli.evaluate",
+        "Score a saved model on held-out ratings: its split's, or a --test file.",
+    ),
     "predict": ("embedrec.cli.train", "Predicted ratings of one user for some items."),
     "demo": (
         "embedrec.cli.train",
@@ -48,6 +53,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "axes": ("embedrec.cli.explore", "What the principal axes of the item vectors mean, and the biases."),
     "export": ("embedrec.cli.export", "Item (or user) vectors for the Embedding Projector, gensim or NumPy."),
     "serve": ("embedrec.cli.serve", "The web page and HTTP API for a saved model."),
+    "table": ("embedrec.cli.table", "Embeddings for any table (CSV/TSV/Parquet): train, evaluate, predict."),
 }
 
 err_console = Console(stderr=True)
@@ -113,8 +119,10 @@ def app() -> None:
     warnings.showwarning = _show_warning
     try:
         cli()  # standalone mode: click reports usage errors itself (one line, exit 2)
-    except EmbedrecError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    except EmbedrecError as exc:  # spoken in flags: columns={'rating': 4} reads --columns rating=4
+        err_console.print(
+            f"[red]error:[/] {escape(exc.render(cli_spelling))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except OSError as exc:  # the file system said no: a missing file, a full disk, no permission
         err_console.print(

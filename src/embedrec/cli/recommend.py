@@ -15,8 +15,10 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
+from embedrec.data.titles import TitleMatch
 from embedrec.data.vectors import load_vectors
 from embedrec.errors import DataError, EmbedrecError
 from embedrec.query.recommender import Recommender
@@ -78,10 +80,13 @@ def recommend(
         title = f"Top {n} for user {user}"
     elif rate:
         ratings = [parse_rating(text) for text in rate]
-        ids, scores = rec.recommend_for_ratings(ratings, n=n, popularity=popularity)
+        raw = resolve(rec, [item for item, _ in ratings])
+        ids, scores = rec.recommend_for_ratings(
+            [(r, v) for r, (_, v) in zip(raw, ratings, strict=True)], n=n, popularity=popularity
+        )
         title = "Top {} for a new user who rated {}".format(n, ", ".join(f"{t}={r:g}" for t, r in ratings))
     else:
-        ids, scores = rec.recommend_from_items(like, n=n)
+        ids, scores = rec.recommend_from_items(resolve(rec, like), n=n)
         title = "Top {} for a new user who liked {}".format(n, ", ".join(like))
         console.print(items_table(rec, ids, scores, title=title, score="preference"))
         return
@@ -120,12 +125,26 @@ def similar(
             table.add_row(str(rank), str(u), f"{s:.3f}")
         console.print(table)
         return
-    anchor = rec.catalogue.index(query)
+    anchor = rec.catalogue.index(resolve(rec, [query])[0])
     ids, sims = rec.similar_items(
         rec.catalogue.ids.raw_id(anchor), n=n, metric=metric, min_ratings=min_ratings
     )
     name = rec.catalogue.titles[anchor]
     console.print(items_table(rec, ids, sims, title=f"Most similar to {name} ({metric})", score=metric))
+
+
+def resolve(rec: Recommender, queries: list[Any]) -> list[Any]:
+    """The raw ids that items or titles mean, each title's match echoed ('fargo' → Fargo (1996))."""
+    matches = [rec.catalogue.match(q) for q in queries]
+    for m in matches:
+        echo_match(m)
+    return [rec.catalogue.ids.raw_id(m.index) for m in matches]
+
+
+def echo_match(match: TitleMatch) -> None:
+    """One dim line saying which title a query was taken to mean (nothing for a raw id)."""
+    if match.how != "id":
+        console.print(f"[dim]matched {escape(match.describe())}[/]", highlight=False, soft_wrap=True)
 
 
 def parse_rating(text: str) -> tuple[Any, float]:

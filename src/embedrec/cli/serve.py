@@ -14,16 +14,31 @@ import uvicorn
 from rich.console import Console
 
 from embedrec.errors import ParameterError
-from embedrec.web.app import create_app
+from embedrec.web.app import MAX_THREADS, create_app
+from embedrec.web.limits import MAX_BODY
 
 console = Console()
 
 
-def serve_model(model: Any, host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = False) -> None:
-    """Build the app for a model (or model directory) and serve it with uvicorn until Ctrl+C."""
+def serve_model(
+    model: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    open_browser: bool = False,
+    max_body: int = MAX_BODY,
+    threads: int = MAX_THREADS,
+) -> None:
+    """Build the app for a model (or model directory) and serve it with uvicorn until Ctrl+C.
+
+    A model the app cannot serve (one that cannot recommend or fold in new users) is refused here, with
+    an UnsupportedQueryError the CLI prints as one line, before anything listens.
+    """
     if not 0 <= port <= 65535:
         raise ParameterError(f"port must be 0..65535, got {port}")
-    app = create_app(model)
+    if max_body < 1 or threads < 1:
+        raise ParameterError(f"--max-body and --threads must be positive, got {max_body} and {threads}")
+    app = create_app(model, max_body=max_body, max_threads=threads)
     service = app.state.service
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
@@ -65,9 +80,15 @@ def register(cli: typer.Typer) -> None:
         ] = ("127.0.0.1"),
         port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
         open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+        max_body: Annotated[
+            int, typer.Option(help="Largest request body accepted, in bytes (larger: 413).", min=1)
+        ] = MAX_BODY,
+        threads: Annotated[
+            int, typer.Option(help="Requests computed at once; the rest queue (not the event loop).", min=1)
+        ] = MAX_THREADS,
     ) -> None:
         """Serve the web page (search, rate, recommendations, map) and the HTTP API for a model."""
-        serve_model(model_dir, host, port, open_browser=open_browser)
+        serve_model(model_dir, host, port, open_browser=open_browser, max_body=max_body, threads=threads)
 
 
 cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -1,8 +1,8 @@
-"""CLI verbs that fit and score models: `train`, `evaluate`, `predict` and `demo`.
+"""CLI verbs that fit and use models: `train`, `predict` and `demo` (`evaluate` is in cli/evaluate.py).
 
 embedrec train ml-100k --model dotbias --split u1 --out models/ml100k
 embedrec train ml-100k --model ease --split u1 --out models/ml100k-ease
-embedrec evaluate models/ml100k ml-100k --split u1
+embedrec train ratings.csv --columns user=0,item=1,rating=4,time=5 --out models/mine
 embedrec predict models/ml100k --user 196 --item 242
 embedrec demo
 """
@@ -20,12 +20,11 @@ from rich.console import Console
 from rich.table import Table
 
 import embedrec
+from embedrec.cli.options import ReadSpec, reads_data
 from embedrec.cli.recommend import demo_tail
 from embedrec.data.implicit import default_weights
-from embedrec.data.interactions import Interactions
-from embedrec.errors import DataError
+from embedrec.errors import DataError, ParameterError
 from embedrec.metrics import mae, rmse
-from embedrec.models.persist import load_model
 from embedrec.query.ranking import ranking_comparison, ranking_report, report_frame
 from embedrec.query.recommender import Recommender
 
@@ -68,21 +67,28 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the split and the
 
 def register(cli: typer.Typer) -> None:
     """Add the model verbs to the CLI."""
-    cli.command("train")(train)
-    cli.command("evaluate")(evaluate)
+    cli.command("train")(reads_data(train))
     cli.command("predict")(predict)
     cli.command("demo")(demo)
 
 
-def split_data(data: str, split: str, test_fraction: float = 0.2, seed: int = 0) -> tuple[Any, Any]:
+def split_data(
+    data: str, split: str, test_fraction: float = 0.2, seed: int = 0, read: ReadSpec | None = None
+) -> tuple[Any, Any]:
     """(train, test) Interactions for a dataset name/path and a split name; test is None for "none"."""
     if split not in SPLITS:
         raise typer.BadParameter(
             f"unknown split {split!r}; choose one of {', '.join(SPLITS)}", param_hint="--split"
         )
+    options = read.kwargs() if read is not None else {}
     if split in FOLDS:
+        if options:
+            raise ParameterError(
+                f"{split} is read from ML-100K's own fold files: --{next(iter(options)).replace('_', '-')} "
+                "does not apply to it"
+            )
         return embedrec.predefined_split(data, split)
-    full = embedrec.load_dataset(data)
+    full = embedrec.load_dataset(data, **options)
     if split == "random":
         return embedrec.random_split(full, test_fraction=test_fraction, seed=seed)
     if split == "user":
@@ -182,15 +188,19 @@ def train(
     ] = "auto",
     seed: SeedOpt = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    *,
+    read: ReadSpec,
 ) -> None:
     """Fit a model on the training part of a split, report RMSE/MAE (ranking metrics for ranking models),
-    and optionally save it."""
+    and optionally save it (with the split, so that `embedrec evaluate` scores the same held-out ratings)."""
     settings = {
         "n_factors": factors, "sweeps": sweeps, "epochs": epochs, "lr": lr, "iterations": iterations,
         "regularization": regularization, "alpha": alpha, "loss": loss, "min_rating": min_rating,
         "weights": weights,
     }  # fmt: skip
-    fitted, train_part, test_part, seconds = _fit(data, model, split, test_fraction, seed, quiet, **settings)
+    fitted, train_part, test_part, seconds = _fit(
+        data, model, split, test_fraction, seed, quiet, read=read, **settings
+    )
     title = f"{type(fitted).__name__} on {data} ({split} split), fit in {seconds:.1f} s"
     if "predict" in fitted.capabilities:
         rows = {"train": score(fitted, train_part)}
@@ -214,6 +224,7 @@ def _fit(
     test_fraction: float,
     seed: int,
     quiet: bool,
+    read: ReadSpec | None = None,
     **settings: Any,
 ) -> tuple[Any, Any, Any, float]:
     """Fit `model` (hyper-parameter `settings`; None keeps a default) on a split: (model, train, test, s).
@@ -223,7 +234,7 @@ def _fit(
         raise typer.BadParameter(
             f"unknown model {model!r}; choose one of {', '.join(MODELS)}", param_hint="--model"
         )
-    train_part, test_part = split_data(data, split, test_fraction, seed)
+    train_part, test_part = split_data(data, split, test_fraction, seed, read)
     ranking = getattr(embedrec, MODELS[model]).objective == "ranking"
     values = train_part.ratings
     if not ranking and len(values) and values.min() == values.max():
@@ -239,60 +250,6 @@ def _fit(
     valid = test_part if test_part is not None and len(test_part) and not ranking else None
     fitted = estimator.fit(train_part, valid)
     return fitted, train_part, test_part, time.perf_counter() - start
-
-
-def evaluate(
-    model_dir: Annotated[Path, typer.Argument(help="A saved model directory.")],
-    data: Annotated[str, typer.Argument(help="The dataset the model was trained on (name or path).")],
-    split: SplitOpt = "random",
-    test_fraction: FractionOpt = 0.2,
-    seed: SeedOpt = 0,
-    ranking: Annotated[
-        bool, typer.Option("--ranking", help="Also ranking metrics of the top-k (always for ranking models).")
-    ] = False,
-    k: Annotated[int, typer.Option("-k", help="Cut-off for ranking metrics.", min=1)] = 10,
-    threshold: Annotated[float, typer.Option(help="Test ratings at least this count as liked.")] = 4.0,
-) -> None:
-    """Score a saved model on the test part of a split (use the split it was trained with): RMSE and MAE,
-    and the top-k ranking metrics beside popularity's."""
-    fitted = load_model(model_dir)
-    train_part, test_part = split_data(data, split, test_fraction, seed)
-    if test_part is None or not len(test_part):
-        raise typer.BadParameter(
-            "this split has no test ratings; choose another --split", param_hint="--split"
-        )
-    test_part, skipped = _align(fitted, test_part)
-    if "predict" in fitted.capabilities:
-        title = f"{model_dir} on {data} ({split} split)"
-        console.print(metrics_table({"test": score(fitted, test_part)}, title))
-    if skipped:
-        console.print(
-            f"[yellow]{skipped:,} test ratings skipped: their user or item is unknown to the model[/]"
-        )
-    if ranking or "predict" not in fitted.capabilities:
-        train_part, _ = _align(fitted, train_part)
-        frame = report_frame(ranking_comparison(fitted, train_part, test_part, k=k, threshold=threshold))
-        console.print(ranking_table(frame, f"Ranking @ {k} (liked = rating ≥ {threshold:g})"))
-
-
-def _align(model: Any, part: Any) -> tuple[Any, int]:
-    """`part` re-indexed to the model's id maps, dropping rows with ids the model does not know."""
-    if part.user_ids == model.user_ids_ and part.item_ids == model.item_ids_:
-        return part, 0
-    raw_u, raw_i = part.user_ids.raw_ids[part.users], part.item_ids.raw_ids[part.items]
-    known_u = np.array([u in model.user_ids_ for u in raw_u], dtype=bool)
-    known_i = np.array([i in model.item_ids_ for i in raw_i], dtype=bool)
-    keep = known_u & known_i
-    aligned = Interactions.from_arrays(
-        raw_u[keep],
-        raw_i[keep],
-        part.ratings[keep],
-        user_ids=model.user_ids_,
-        item_ids=model.item_ids_,
-        scale=model.scale_,
-        item_meta=None,
-    )
-    return aligned, int((~keep).sum())
 
 
 def predict(

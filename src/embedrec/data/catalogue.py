@@ -16,7 +16,7 @@ import pandas as pd
 
 from embedrec.data.idmap import IdMap
 from embedrec.data.interactions import Interactions
-from embedrec.data.titles import TitleIndex
+from embedrec.data.titles import TitleIndex, TitleMatch
 from embedrec.errors import DataError, UnknownIdError
 
 NO_GENRE = {"", "(no genres listed)", "unknown"}
@@ -118,15 +118,22 @@ class Catalogue:
     # -- finding items ------------------------------------------------------------------------------
     @cached_property
     def title_index(self) -> TitleIndex:
-        return TitleIndex(self.titles, self.counts)
+        """The prebuilt title lookup and search index (built on first use)."""
+        return TitleIndex(self.titles, self.counts, [str(r) for r in self.ids.raw_ids])
+
+    def match(self, item: Any) -> TitleMatch:
+        """Which item a raw id or a title means, and by which rule (see `TitleIndex.match`); raises
+        UnknownIdError."""
+        if item in self.ids:
+            i = self.ids.index(item)
+            return TitleMatch(item, i, self.titles[i], "id")
+        if isinstance(item, str) and self.has_titles:
+            return self.title_index.match(item)
+        raise UnknownIdError("item", item)
 
     def index(self, item: Any) -> int:
         """The index of a raw item id, else of a (fuzzy, case-insensitive) title; raises UnknownIdError."""
-        if item in self.ids:
-            return self.ids.index(item)
-        if isinstance(item, str) and self.has_titles:
-            return self.title_index.lookup(item)
-        raise UnknownIdError("item", item)
+        return self.match(item).index
 
     def indices(self, items: Any) -> np.ndarray:
         """Indices (int64) of raw ids or titles; a single id or title gives one."""

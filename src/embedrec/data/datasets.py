@@ -16,6 +16,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from rich.console import Console
@@ -94,9 +95,14 @@ def load_dataset(
     data_dir: str | Path | None = None,
     download: bool = True,
     progress: bool = True,
+    **read_options: Any,
 ) -> Interactions:
-    """A built-in dataset by name (downloaded and cached on first use), or a ratings file/folder/zip path."""
-    return _read(dataset_path(name_or_path, data_dir=data_dir, download=download, progress=progress))
+    """A built-in dataset by name (downloaded and cached on first use), or a ratings file/folder/zip path.
+
+    `read_options` go to `read_ratings` (columns, sep, header, scale, encoding, items, item_columns).
+    """
+    path = dataset_path(name_or_path, data_dir=data_dir, download=download, progress=progress)
+    return read_ratings(path, **read_options)
 
 
 def dataset_path(
@@ -146,10 +152,6 @@ def fetch(
         _verify(archive, info)
     _extract(archive, folder)
     return folder
-
-
-def _read(path: Path) -> Interactions:
-    return read_ratings(path)
 
 
 def _folder(info: DatasetInfo, home: Path) -> Path:

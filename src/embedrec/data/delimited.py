@@ -1,36 +1,51 @@
-"""Delimited text (CSV, TSV, `::`) into `Interactions`: streamed through pyarrow, checked line by line.
+"""Delimited text (CSV, TSV, `::`, `|`, `;`, spaces) into `Interactions`, streamed through pyarrow.
 
-Parsing streams through pyarrow's CSV reader with int32/float32 column types straight into numpy arrays
-(pyarrow holds only a few blocks at a time); every bad input becomes a `DataError` naming the file, the
-line (1-based, counting the header) and the field.
+The separator and header are sniffed unless given, the columns chosen by `data.columns` from the names
+and the first few thousand lines, and only the chosen columns are parsed, block by block, straight into
+numpy arrays (pyarrow holds only a few blocks at a time). Every bad input becomes a `DataError` naming
+the file, the line (1-based, counting the header) and the field.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from embedrec.data.assemble import (
+    Growing,
+    IdColumn,
+    Where,
+    assemble,
+    first_null,
+    null_error,
+    times_of,
+    values_of,
+)
+from embedrec.data.columns import ROLES, SYNONYMS, ColumnChoice, choose_columns
 from embedrec.data.interactions import Interactions, RatingScale
+from embedrec.data.profile import INT, profiles_of
 from embedrec.data.sniff import (
-    ALIASES,
-    INT,
-    ROLES,
-    FileText,
     first_line,
-    first_undecodable_line,
-    line_of_row,
+    header_names,
     looks_like_header,
     sample_lines,
     separator_hint,
     sniff_separator,
     split_fields,
 )
-from embedrec.errors import DataError
+from embedrec.data.source import FileText, first_undecodable_line, line_of_row, undecodable
+from embedrec.errors import Arg, DataError
+
+# Files larger than this whose sampled ids are all plain integers parse them as integers directly (the
+# fast path for 25M-row files); smaller files parse ids as text and keep each as written.
+FAST_INT_BYTES = 64 << 20
+Columns = Sequence[str] | Mapping[str, str | int | None] | None
 
 
 def read_delimited(
@@ -38,10 +53,11 @@ def read_delimited(
     *,
     sep: str | None = None,
     header: bool | None = None,
-    columns: Sequence[str] | Mapping[str, str | int] | None = None,
+    columns: Columns = None,
     scale: RatingScale | None = None,
     item_meta: pd.DataFrame | None = None,
     user_meta: pd.DataFrame | None = None,
+    origin: dict[str, Any] | None = None,
 ) -> Interactions:
     """Parse delimited text (separator and header sniffed unless given) into `Interactions`."""
     head_lines = sample_lines(text)
@@ -57,222 +73,135 @@ def read_delimited(
         )
     if header is None:
         header = looks_like_header(head_lines, sep)
-    if isinstance(columns, Sequence) and not isinstance(columns, str):
-        file_names = list(columns)
-        if len(file_names) != len(first):
-            raise DataError(
-                f"columns= names {len(file_names)} columns but the file has {len(first)}: {first}",
-                path=text.name,
-                line=1,
-            )
-    elif header:
-        file_names = [c.strip().strip('"') for c in first]
-    else:
-        file_names = ([*ROLES] + [f"f{i}" for i in range(len(ROLES), len(first))])[: len(first)]
-    roles = resolve_roles(file_names, columns, text.name, header=bool(header))
-    parsed, nulls = _parse(text, sep, file_names, bool(header), roles, head_lines)
-    return to_interactions(
-        parsed, roles, nulls=nulls, source=text.name, scale=scale, text=(text, sep, bool(header)),
+    names = header_names(first) if header else [f"column {j}" for j in range(len(first))]
+    columns = _as_mapping(columns, len(first), text.name)
+    rows = [split_fields(line, sep) for line in head_lines[int(header) :]]
+    choice = choose_columns(profiles_of(names, rows), columns, text.name, header=bool(header))
+    arrays = _parse(text, sep, names, bool(header), choice, rows)
+
+    def where(row: int) -> tuple[int | None, str]:
+        return line_of_row((text, bool(header)), row), ""
+
+    if "timestamp" in arrays:
+        arrays["timestamp"] = times_of(
+            arrays["timestamp"], choice.time_format, where, text.name, choice.name("timestamp")
+        )
+    origin = {"format": _format_name(sep), "header": bool(header), **(origin or {})}
+    return assemble(
+        arrays, choice, where=where, source=text.name, scale=scale, origin=origin,
         item_meta=item_meta, user_meta=user_meta,
     )  # fmt: skip
 
 
-def take_columns(table: pa.Table, roles: dict[str, str]) -> dict[str, pa.ChunkedArray]:
-    """The role columns of a table; the dict is the only holder, so columns free as they are popped."""
-    return {role: table.column(name) for role, name in roles.items()}
+def _format_name(sep: str) -> str:
+    return {"\t": "tab-separated", ",": "comma-separated", "::": "'::'-separated", ";": "';'-separated",
+            "|": "'|'-separated", " ": "space-separated"}.get(sep, f"{sep!r}-separated")  # fmt: skip
 
 
-def to_interactions(
-    columns: dict[str, pa.ChunkedArray] | dict[str, np.ndarray],
-    roles: dict[str, str],
-    *,
-    nulls: dict[str, int] | None = None,
-    source: str,
-    scale: RatingScale | None = None,
-    text: tuple[FileText, str, bool] | None = None,
-    item_meta: pd.DataFrame | None = None,
-    user_meta: pd.DataFrame | None = None,
-) -> Interactions:
-    """Check parsed columns one by one (popping each) and hand the arrays to `Interactions.from_arrays`."""
-    if len(columns["user"]) == 0:
-        raise DataError("no rating rows (the file is empty or holds only a header)", path=source)
-
-    def where(row: int) -> tuple[int | None, str]:
-        # Text files name the line; Parquet has none, so the message names the row instead.
-        return (line_of_row(text, row), "") if text is not None else (None, f"row {row + 1}: ")
-
-    nulls = dict(nulls or {})
-    for role in ROLES:
-        col = columns.get(role)
-        if isinstance(col, pa.ChunkedArray) and col.null_count:
-            nulls[role] = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-    if nulls:
-        role = min(nulls, key=lambda r: (nulls[r], ROLES.index(r)))
-        what = "an empty or NaN value" if role == "rating" else "an empty value"
-        line, prefix = where(nulls[role])
+def _as_mapping(columns: Columns, width: int, source: str) -> Mapping[str, str | int | None] | None:
+    """A list naming a headerless file's columns in order becomes role -> position."""
+    if columns is None or isinstance(columns, Mapping):
+        return columns
+    if isinstance(columns, str):
         raise DataError(
-            f"{prefix}{what} (expected {_EXPECT[role]})", path=source, line=line, field=roles[role]
+            "{} must map roles to columns, e.g. {}",
+            path=source,
+            hints=(Arg("columns"), Arg("columns", {"user": 0, "item": 1, "rating": 2})),
         )
-
-    arrays: dict[str, np.ndarray] = {}
-    for role in ROLES:
-        if role not in roles:
-            continue
-        col = columns.pop(role)  # converted one at a time, so only one column is ever held twice
-        arrays[role] = col if isinstance(col, np.ndarray) else _numpy(col, role, source, roles[role])
-        del col
-    ratings = arrays.get("rating")
-    if ratings is not None:
-        bad = ~np.isfinite(ratings)
-        if scale is not None:
-            bad |= (ratings < scale.low - 1e-6) | (ratings > scale.high + 1e-6)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            expected = f"between {scale.low:g} and {scale.high:g}" if scale is not None else "a finite number"
-            line, prefix = where(row)
-            raise DataError(
-                prefix
-                + (
-                    f"rating {ratings[row]:g} is outside the declared scale (expected {expected})"
-                    if np.isfinite(ratings[row])
-                    else f"{ratings[row]} is not a finite number (expected {expected})"
-                ),
-                path=source,
-                line=line,
-                field=roles["rating"],
-            )
-    return Interactions._build(  # the arrays are ours: factorize them in place, no copies
-        arrays.pop("user"),
-        arrays.pop("item"),
-        ratings,
-        arrays.get("timestamp"),
-        consume=True,
-        scale=scale,
-        item_meta=item_meta,
-        user_meta=user_meta,
-        source=source,
-    )
+    names = list(columns)
+    if len(names) != width:
+        raise DataError(
+            f"{{}} names {len(names)} columns but the file has {width}",
+            path=source,
+            line=1,
+            hints=(Arg("columns"),),
+        )
+    return {SYNONYMS.get(n, n): j for j, n in enumerate(names) if SYNONYMS.get(n, n) in ROLES}
 
 
-_EXPECT = {
-    "user": "a user id",
-    "item": "an item id",
-    "rating": "a number such as 4 or 3.5",
-    "timestamp": "integer seconds since 1970 or an ISO date",
-}
-
-
-def _numpy(col: pa.ChunkedArray, role: str, source: str, name: str) -> np.ndarray:
-    """A column (one streamed batch, or a Parquet column) as numpy, typed as `Interactions` wants it."""
-    kind = col.type
-    if role == "timestamp":
-        if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-            col = col.cast(pa.timestamp("s")).cast(pa.int64())
-        elif pa.types.is_floating(kind):
-            col = col.cast(pa.int64(), safe=False)
-        elif not pa.types.is_integer(kind):
-            raise DataError(f"values are {kind} (expected {_EXPECT[role]})", path=source, field=name)
-        return col.to_numpy().astype(np.int64, copy=False)
-    if role == "rating":
-        if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
-            raise DataError(f"values are {kind} (expected {_EXPECT[role]})", path=source, field=name)
-        return col.to_numpy().astype(np.float32, copy=False)
-    if pa.types.is_integer(kind):
-        return col.to_numpy()
-    if pa.types.is_floating(kind):  # e.g. a Parquet id column saved as float
-        values = col.to_numpy()
-        if not np.all(values == np.round(values)):
-            raise DataError(
-                f"ids are fractional numbers (expected {_EXPECT[role]}s)", path=source, field=name
-            )
-        return values.astype(np.int64)
-    return np.asarray(col.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+def _types(choice: ColumnChoice, rows: list[list[str]], size: int) -> dict[str, pa.DataType]:
+    """pyarrow types of the chosen columns: ids as text (kept as written) or, for big files of plain
+    integer ids, as integers; values as float32; epoch times as integers, dates as text."""
+    types: dict[str, pa.DataType] = {}
+    for role, position in choice.positions.items():
+        column = f"c{position}"
+        sample = [r[position].strip().strip('"') for r in rows if len(r) > position]
+        integers = all(INT.match(v) for v in sample) and not any(len(v) > 1 and v[0] in "0+" for v in sample)
+        if role in ("user", "item"):
+            types[column] = pa.int32() if size > FAST_INT_BYTES and integers else pa.string()
+        elif role in ("rating", "count"):
+            types[column] = pa.float32()
+        elif choice.time_format in ("epoch-s", "epoch-ms"):
+            types[column] = pa.int64() if all(INT.match(v) for v in sample) else pa.float64()
+        else:
+            types[column] = pa.string()
+    return types
 
 
 def _parse(
-    text: FileText,
-    sep: str,
-    names: list[str],
-    header: bool,
-    roles: dict[str, str],
-    head_lines: list[str],
-) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """pyarrow CSV parse of just the role columns, retrying wider id types when int32 overflows.
-
-    Returns numpy columns by role and, per role, the first row holding an empty value.
-    """
-    types: dict[str, pa.DataType] = {roles["user"]: pa.int32(), roles["item"]: pa.int32()}
-    if "rating" in roles:
-        types[roles["rating"]] = pa.float32()
-    sample = [split_fields(line, sep) for line in head_lines[int(header) :]]
-    for role in ("user", "item", "timestamp"):
-        if role not in roles:
-            continue
-        position = names.index(roles[role])
-        integers = all(len(f) > position and INT.match(f[position].strip()) for f in sample)
-        if role == "timestamp":
-            if integers:  # typed up front: inference would cost a pass; ISO dates are left to inference
-                types[roles[role]] = pa.int64()
-        elif not integers:
-            types[roles[role]] = pa.string()
+    text: FileText, sep: str, names: list[str], header: bool, choice: ColumnChoice, rows: list[list[str]]
+) -> dict[str, np.ndarray]:
+    """pyarrow CSV parse of just the chosen columns, retrying wider id types when int32 overflows."""
+    internal = [f"c{j}" for j in range(len(names))]
+    types = _types(choice, rows, text.size())
     source, delimiter = text.stream(), sep
     if sep == "::":  # pyarrow takes one-character delimiters; MovieLens .dat files use '::'
-        data = text.data if text.data is not None else text.path.read_bytes()  # type: ignore[union-attr]
-        source, delimiter = pa.BufferReader(data.replace(b"::", b"\x1f")), "\x1f"
-    line_bytes = sum(len(line) + 1 for line in head_lines[int(header) :]) / max(
-        1, len(head_lines) - int(header)
-    )
+        source, delimiter = pa.BufferReader(text.read_bytes().replace(b"::", b"\x1f")), "\x1f"
+    elif sep == " ":
+        squeezed = re.sub(rb"(?m)^[ \t]+", b"", re.sub(rb"[ \t]+", b" ", text.read_bytes()))
+        source, delimiter = pa.BufferReader(squeezed), " "
+    line_bytes = sum(len(line) + 1 for line in map(sep.join, rows)) / max(1, len(rows))
     estimate = int(text.size() / max(line_bytes, 1.0) * 1.02) + 1024
     for _ in range(4):
         try:
             reader = pacsv.open_csv(
                 source,
                 read_options=pacsv.ReadOptions(
-                    column_names=names, skip_rows=int(header), encoding=text.encoding, block_size=1 << 20
+                    column_names=internal, skip_rows=int(header), encoding=text.encoding, block_size=1 << 20
                 ),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"'),
                 convert_options=pacsv.ConvertOptions(
-                    include_columns=list(roles.values()), column_types=types, strings_can_be_null=True
+                    include_columns=[f"c{p}" for p in choice.positions.values()],
+                    column_types=types,
+                    strings_can_be_null=True,
                 ),
             )
-            return _drain(reader, roles, estimate, text.name)
+            return _drain(reader, choice, estimate, text, header)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             if isinstance(source, pa.BufferReader):
                 source.seek(0)
-            retry = _widen_or_raise(exc, text, sep, names, header, roles, types)
-            types.update(retry)
+            types.update(_widen_or_raise(exc, text, sep, names, header, choice, types))
     raise DataError("could not parse the file", path=text.name)  # pragma: no cover
 
 
 def _drain(
-    reader: pacsv.CSVStreamingReader, roles: dict[str, str], estimate: int, source: str
-) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    reader: pacsv.CSVStreamingReader, choice: ColumnChoice, estimate: int, text: FileText, header: bool
+) -> dict[str, np.ndarray]:
     """Copy streamed record batches into numpy arrays sized from the file, so pyarrow only ever holds
     a few blocks: that keeps the peak RSS near the size of the result."""
-    out: dict[str, np.ndarray] = {}
-    nulls: dict[str, int] = {}
+    out: dict[str, Growing] = {
+        role: IdColumn(estimate) if role in ("user", "item") else Growing(estimate)
+        for role in choice.positions
+    }
     n = 0
+    where: Where = lambda row: (line_of_row((text, header), row), "")  # noqa: E731
     for batch in reader:
-        m = batch.num_rows
-        for role, name in roles.items():
-            column = batch.column(name)
-            if column.null_count:
-                nulls.setdefault(
-                    role, n + int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-                )
-                continue
-            values = _numpy(pa.chunked_array([column]), role, source, name)
-            buf = out.get(role)
-            if buf is None or len(buf) < n + m:
-                grown = np.empty(max(estimate, 2 * (n + m)), dtype=values.dtype)
-                if buf is not None:
-                    grown[:n] = buf[:n]
-                out[role] = buf = grown
-            buf[n : n + m] = values
-        n += m
-        if nulls:  # the error names the first empty value; no need to read on
-            break
-    return {role: out.get(role, np.empty(0))[:n] for role in roles}, nulls
+        for role, position in choice.positions.items():
+            column = batch.column(f"c{position}")
+            null = first_null(column)
+            if null is not None:  # the error names the first empty value; no need to read on
+                raise null_error(role, n + null, where, text.name, choice.name(role))
+            buf = out[role]
+            if isinstance(buf, IdColumn):
+                buf.add_ids(column)
+            elif role == "timestamp" and pa.types.is_string(column.type):
+                buf.add(np.asarray(column.to_numpy(zero_copy_only=False), dtype=object))
+            elif role == "timestamp":
+                buf.add(column.to_numpy())
+            else:
+                buf.add(values_of(column, role, text.name, choice.name(role)))
+        n += batch.num_rows
+    return {role: buf.result() for role, buf in out.items()}
 
 
 def _widen_or_raise(
@@ -281,18 +210,13 @@ def _widen_or_raise(
     sep: str,
     names: list[str],
     header: bool,
-    roles: dict[str, str],
+    choice: ColumnChoice,
     types: dict[str, pa.DataType],
 ) -> dict[str, pa.DataType]:
     """Turn a pyarrow parse error into a wider id type to retry with, or a DataError with a line."""
     message = str(exc)
     if "UTF8" in message or "UTF-8" in message or isinstance(exc, UnicodeDecodeError):
-        line = first_undecodable_line(text)
-        raise DataError(
-            f"bytes that are not valid {text.encoding} (pass encoding='latin-1' if the file uses it)",
-            path=text.name,
-            line=line,
-        ) from None
+        raise undecodable(text, first_undecodable_line(text)) from None
     found = re.search(r"column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'", message)
     if found is None:
         columns_found = re.search(r"Expected (\d+) columns, got (\d+)", message)
@@ -305,64 +229,22 @@ def _widen_or_raise(
                 line=line,
             ) from None
         raise DataError(f"cannot parse: {message}", path=text.name) from None
-    column = names[int(found.group(1))] if int(found.group(1)) < len(names) else found.group(1)
-    value = found.group(3)
-    role = next((r for r, c in roles.items() if c == column), "")
-    position = names.index(column) if column in names else int(found.group(1))
-    if role in ("user", "item"):
+    position, value = int(found.group(1)), found.group(3)
+    column = f"c{position}"
+    role = next((r for r, p in choice.positions.items() if p == position), "")
+    if role in ("user", "item"):  # a big file's integer ids: wider integers, else text
         return {
             column: pa.int64() if INT.match(value.strip()) and types[column] == pa.int32() else pa.string()
         }
-    if role == "timestamp" and types.get(column) == pa.int64():
-        del types[column]  # not integer seconds after all: let pyarrow infer dates and times
-        return {}
+    if role == "timestamp" and pa.types.is_integer(types[column]):
+        return {column: pa.float64() if re.match(r"^[+-]?\d*\.\d*$", value.strip()) else pa.string()}
     line = first_line(
         text,
         lambda fields: len(fields) > position and fields[position].strip().strip('"') == value,
         sep,
         header,
     )
+    expect = {"rating": "a number such as 4 or 3.5", "count": "a number of times"}.get(role, "a number")
     raise DataError(
-        f"{value!r} is not a number (expected {_EXPECT.get(role, 'a number')})",
-        path=text.name,
-        line=line,
-        field=column,
+        f"{value!r} is not a number (expected {expect})", path=text.name, line=line, field=names[position]
     ) from None
-
-
-def resolve_roles(
-    names: list[str], columns: Sequence[str] | Mapping[str, str | int] | None, source: str, *, header: bool
-) -> dict[str, str]:
-    """Role -> file column name: from an explicit mapping, else by the usual names of each role."""
-    roles: dict[str, str] = {}
-    if isinstance(columns, Mapping):
-        unknown = set(columns) - set(ROLES)
-        if unknown:
-            raise ValueError(f"columns= keys must be among {ROLES}, got {sorted(unknown)}")
-        for role, col in columns.items():
-            name = names[col] if isinstance(col, int) and 0 <= col < len(names) else col
-            if name not in names:
-                raise DataError(
-                    f"no column {col!r} for the {role}; the columns are {names}",
-                    path=source,
-                    line=1 if header else None,
-                    field=str(col),
-                )
-            roles[role] = str(name)
-    normalised = {re.sub(r"[\s_\-]", "", n.lower()): n for n in names}
-    for role in ROLES:
-        if role in roles:
-            continue
-        match = next((normalised[a] for a in ALIASES[role] if a in normalised), None)
-        if match is not None and match not in roles.values():
-            roles[role] = match
-    for role in ("user", "item"):
-        if role not in roles:
-            raise DataError(
-                f"no {role} column among {names} (expected one named like {ALIASES[role][:3]}, "
-                f"or pass columns={{'{role}': NAME}})",
-                path=source,
-                line=1 if header else None,
-                field=role,
-            )
-    return roles

@@ -98,6 +98,25 @@ class IdMap:
             )
         return found.astype(np.int32).reshape(values.shape)
 
+    def lookup(self, raw_ids: Iterable[Any] | np.ndarray) -> np.ndarray:
+        """Indices (int64) of raw ids, -1 for each id this map does not know."""
+        values = np.asarray(list(raw_ids) if not isinstance(raw_ids, np.ndarray) else raw_ids).ravel()
+        if values.size == 0:
+            return np.empty(0, dtype=np.int64)
+        if self.is_integer and values.dtype.kind not in "iu":
+            coerced = [self._coerce(v) for v in values]
+            if not all(isinstance(v, int) for v in coerced):  # text ids never match an integer map
+                keep = np.array([isinstance(v, int) for v in coerced])
+                out = np.full(values.size, -1, dtype=np.int64)
+                out[keep] = self._index.get_indexer(
+                    np.array([v for v in coerced if isinstance(v, int)], np.int64)
+                )
+                return out
+            values = np.array(coerced, dtype=np.int64)
+        elif not self.is_integer:
+            values = values.astype(str).astype(object)
+        return self._index.get_indexer(values).astype(np.int64)
+
     def raw_id(self, index: int) -> Any:
         """The raw id at one index, as a plain Python int or str."""
         if not 0 <= int(index) < len(self):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -91,6 +92,7 @@ class Interactions:
         user_meta: pd.DataFrame | None = None,
         item_meta: pd.DataFrame | None = None,
         source: str = "",
+        origin: Mapping[str, Any] | None = None,
     ) -> None:
         copy = not getattr(self, "_adopt", False)
         self.users = _frozen(users, np.int32, "users", copy)
@@ -129,6 +131,8 @@ class Interactions:
         self.user_meta = _aligned(user_meta, len(user_ids), "user")
         self.item_meta = _aligned(item_meta, len(item_ids), "item")
         self.source = source
+        # where the rows came from, JSON-ready: the file, which column was read as what, the split
+        self.origin: dict[str, Any] = dict(origin) if origin else ({"source": source} if source else {})
 
     # -- building -------------------------------------------------------------------------------
     @classmethod
@@ -145,6 +149,7 @@ class Interactions:
         user_meta: pd.DataFrame | None = None,
         item_meta: pd.DataFrame | None = None,
         source: str = "",
+        origin: Mapping[str, Any] | None = None,
     ) -> Interactions:
         """Build from raw ids: factorize them (or use the given id maps) and drop duplicate pairs.
 
@@ -153,7 +158,7 @@ class Interactions:
         """
         return cls._build(
             raw_users, raw_items, ratings, timestamps, consume=False, user_ids=user_ids, item_ids=item_ids,
-            scale=scale, user_meta=user_meta, item_meta=item_meta, source=source,
+            scale=scale, user_meta=user_meta, item_meta=item_meta, source=source, origin=origin,
         )  # fmt: skip
 
     @classmethod
@@ -171,6 +176,7 @@ class Interactions:
         user_meta: pd.DataFrame | None = None,
         item_meta: pd.DataFrame | None = None,
         source: str = "",
+        origin: Mapping[str, Any] | None = None,
     ) -> Interactions:
         """`from_arrays`; `consume=True` (arrays a reader just parsed) reuses the inputs in place."""
         raw_users, raw_items = np.asarray(raw_users), np.asarray(raw_items)
@@ -206,6 +212,7 @@ class Interactions:
             user_meta=_reindex(user_meta, user_ids),
             item_meta=_reindex(item_meta, item_ids),
             source=source,
+            origin=origin,
         )
 
     @classmethod
@@ -293,8 +300,9 @@ class Interactions:
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:16]
 
-    def subset(self, rows: np.ndarray) -> Interactions:
-        """The given rows (indices or a boolean mask), sharing id maps, scale and metadata."""
+    def subset(self, rows: np.ndarray, origin: Mapping[str, Any] | None = None) -> Interactions:
+        """The given rows (indices or a boolean mask), sharing id maps, scale and metadata (and `origin`,
+        unless a new one is given)."""
         rows = np.asarray(rows)
         return Interactions._owned(
             self.users[rows],
@@ -307,6 +315,7 @@ class Interactions:
             user_meta=self.user_meta,
             item_meta=self.item_meta,
             source=self.source,
+            origin=self.origin if origin is None else origin,
         )
 
     def to_dataframe(self) -> pd.DataFrame:

@@ -1,8 +1,11 @@
 """MovieLens native layouts (ml-100k, ml-1m/10m, ml-latest/25m/32m) as a folder, a zip or a ratings file.
 
-A layout is recognised by its files, not its folder name: `u.data` (100K), `ratings.dat` (1M, 10M),
-`ratings.csv` + `movies.csv` (latest, 20M, 25M, 32M). Titles, years and genres become item metadata;
-ages, genders, occupations and zip codes become user metadata.
+A layout is recognised by its files and their contents, not by a file name alone: `u.data` beside
+`u.item` (100K); `ratings.dat` of `user::movie::rating::time` lines with ratings in 0.5..5 beside a
+`movies.dat` of `id::title::genres` (1M, 10M); `ratings.csv` headed `userId,movieId,rating,timestamp`
+beside a `movies.csv` headed `movieId,title,genres` (latest, 20M, 25M, 32M). Anything else (another
+data set that borrows the names, such as a 0..10 `ratings.dat`) is read as plain delimited text. Titles,
+years and genres become item metadata; ages, genders, occupations and zip codes become user metadata.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import pandas as pd
 
 from embedrec.data.delimited import read_delimited
 from embedrec.data.interactions import Interactions, RatingScale
-from embedrec.data.sniff import FileText
+from embedrec.data.items import year_of
+from embedrec.data.source import FileText
 from embedrec.errors import DataError
 
 ML100K_GENRES = (
@@ -30,9 +34,11 @@ ML1M_OCCUPATIONS = (
     "tradesman/craftsman", "unemployed", "writer",
 )  # fmt: skip
 RATINGS_FILES = ("u.data", "ratings.dat", "ratings.csv")
+FOLD_FILES = tuple(
+    f"{fold}.{part}" for fold in ("u1", "u2", "u3", "u4", "u5", "ua", "ub") for part in ("base", "test")
+)
 WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)  # ml-100k, ml-1m
 HALF_STARS = RatingScale(0.5, 5.0, 0.5)  # ml-10m and later
-_YEAR = re.compile(r"\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
 
 
 class Layout:
@@ -49,9 +55,7 @@ class Layout:
                 self._zip = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as exc:
                 raise DataError(
-                    f"not a readable zip archive ({exc}); the download may be truncated or corrupt, "
-                    "delete it and fetch it again",
-                    path=str(path),
+                    f"not a readable zip archive ({exc}): it may be truncated or corrupt", path=str(path)
                 ) from None
             self.names = {Path(n).name: n for n in self._zip.namelist() if not n.endswith("/")}  # type: ignore[misc]
         self.ratings = next((n for n in RATINGS_FILES if n in self.names), None)
@@ -68,9 +72,7 @@ class Layout:
         try:
             data = self._zip.read(str(where))
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise DataError(
-                f"corrupt zip member ({exc}); delete the zip and fetch it again", path=display
-            ) from None
+            raise DataError(f"corrupt zip member ({exc}): the zip may be damaged", path=display) from None
         return FileText(display, data=data, encoding=encoding)
 
     def decoded_lines(self, name: str) -> tuple[str, list[str]]:
@@ -83,11 +85,44 @@ class Layout:
             decoded = raw.decode("latin-1")  # every byte is valid latin-1: u.item and ml-1m movies.dat
         return text.name, decoded.splitlines()
 
+    def first_lines(self, name: str, n: int = 20) -> list[str]:
+        """The first lines of a file, decoded leniently: enough to recognise a layout."""
+        text = self.text(name)
+        head = text.head(1 << 14)
+        return [line for line in head.decode("latin-1").splitlines()[:n] if line.strip()]
+
+    @property
+    def kind(self) -> str | None:
+        """'100k', 'dat' or 'csv' when the files really are a MovieLens release, else None."""
+        if self.has("u.data") and self.has("u.item"):
+            return "100k"
+        if self.has("ratings.dat") and self.has("movies.dat"):
+            rows = [line.split("::") for line in self.first_lines("ratings.dat")]
+            movies = [line.split("::") for line in self.first_lines("movies.dat")]
+            if rows and all(len(r) == 4 and _stars(r[2]) for r in rows) and all(len(m) == 3 for m in movies):
+                return "dat"
+        if self.has("ratings.csv") and self.has("movies.csv"):
+            ratings, movies = self.first_lines("ratings.csv", 1), self.first_lines("movies.csv", 1)
+            if ratings and movies and ratings[0].strip().startswith("userId,movieId,rating"):
+                if movies[0].strip().startswith("movieId,title"):
+                    return "csv"
+        return None
+
+
+def _stars(value: str) -> bool:
+    try:
+        return 0.5 <= float(value) <= 5
+    except ValueError:
+        return False
+
 
 def is_movielens(path: Path) -> bool:
-    """True when the folder or zip holds a MovieLens ratings file."""
+    """True when the folder or zip (or a ratings file in one) is really a MovieLens release."""
+    folder = path.parent if path.is_file() and path.suffix.lower() != ".zip" else path
+    if path.is_file() and path.suffix.lower() != ".zip" and path.name not in RATINGS_FILES + FOLD_FILES:
+        return False
     try:
-        return Layout(path).ratings is not None
+        return Layout(folder).kind is not None
     except DataError:
         return False
 
@@ -103,45 +138,66 @@ def read_movielens(
     if path.is_file() and path.suffix.lower() != ".zip":
         ratings_file, path = ratings_file or path.name, path.parent
     layout = Layout(path)
-    if layout.ratings is None:
+    kind = layout.kind
+    if kind is None:
         raise DataError(
-            f"no MovieLens ratings file here (expected one of {', '.join(RATINGS_FILES)})", path=str(path)
+            "not a MovieLens release (expected u.data with u.item, ratings.dat with movies.dat, or "
+            "ratings.csv with movies.csv)",
+            path=str(path),
         )
-    name = ratings_file or layout.ratings
+    name = ratings_file or {"100k": "u.data", "dat": "ratings.dat", "csv": "ratings.csv"}[kind]
     if not layout.has(name):
         raise DataError(f"no file {name!r} in this MovieLens folder", path=str(path))
-    if layout.ratings == "u.data":
+    data = _read_layout(layout, kind, name, scale, {"layout": f"MovieLens ({name})"})
+    columns = data.origin.get("columns", {})
+    data.origin["columns"] = {
+        role: how.replace("(given)", "(MovieLens layout)") for role, how in columns.items()
+    }
+    return data
+
+
+def _read_layout(
+    layout: Layout, kind: str, name: str, scale: RatingScale | None, origin: dict[str, str]
+) -> Interactions:
+    if kind == "100k":
         return read_delimited(
             layout.text(name),
             sep="\t",
             header=False,
             scale=scale or WHOLE_STARS,
-            item_meta=_ml100k_items(layout) if layout.has("u.item") else None,
+            columns={"user": 0, "item": 1, "rating": 2, "timestamp": 3},
+            item_meta=_ml100k_items(layout),
             user_meta=_ml100k_users(layout) if layout.has("u.user") else None,
+            origin=origin,
         )
-    if layout.ratings == "ratings.dat":
-        whole = "users.dat" in layout.names  # ml-1m has whole stars and users.dat; ml-10m neither
+    if kind == "dat":
+        whole = _is_users_dat(layout)  # ml-1m has whole stars and users.dat; ml-10m neither
         return read_delimited(
             layout.text(name),
             sep="::",
             header=False,
             scale=scale or (WHOLE_STARS if whole else HALF_STARS),
-            item_meta=_dat_items(layout) if layout.has("movies.dat") else None,
+            columns={"user": 0, "item": 1, "rating": 2, "timestamp": 3},
+            item_meta=_dat_items(layout),
             user_meta=_dat_users(layout) if whole else None,
+            origin=origin,
         )
     return read_delimited(
         layout.text(name),
         sep=",",
         header=True,
         scale=scale or HALF_STARS,
-        item_meta=_csv_items(layout) if layout.has("movies.csv") else None,
+        columns={"user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"},
+        item_meta=_csv_items(layout),
+        origin=origin,
     )
 
 
-def year_of(title: str) -> float:
-    """The year in a trailing '(1995)' of a MovieLens title, else NaN."""
-    found = _YEAR.search(title)
-    return float(found.group(1)) if found else np.nan
+def _is_users_dat(layout: Layout) -> bool:
+    """ml-1m's users.dat (`id::gender::age::occupation::zip`); other data sets' users.dat are left alone."""
+    return layout.has("users.dat") and all(
+        len(line.split("::")) == 5 for line in layout.first_lines("users.dat")
+    )
 
 
 def _fields(name: str, lines: list[str], sep: str, n: int) -> list[list[str]]:

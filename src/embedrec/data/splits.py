@@ -6,14 +6,16 @@ a model cannot have learned an embedding for an id it never saw.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from embedrec.data.datasets import dataset_path
 from embedrec.data.interactions import Interactions
 from embedrec.data.movielens import Layout, read_movielens
-from embedrec.errors import DataError
+from embedrec.errors import Arg, DataError, ParameterError
 
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 
@@ -27,7 +29,7 @@ def random_split(
     n_test = int(round(test_fraction * len(data)))
     test = np.zeros(len(data), dtype=bool)
     test[rng.permutation(len(data))[:n_test]] = True
-    return _finish(data, test, cold_start)
+    return _finish(data, test, cold_start, {"name": "random", "test_fraction": test_fraction, "seed": seed})
 
 
 def user_split(
@@ -45,10 +47,11 @@ def user_split(
     if leave_k is None:
         _check_fraction(test_fraction)
     elif leave_k < 1:
-        raise ValueError(f"leave_k must be a positive number of ratings, got {leave_k}")
+        raise ParameterError(f"{{}} must be a positive number of ratings, got {leave_k!r}", Arg("leave_k"))
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(len(data)), data.users))  # users grouped, random order inside
-    return _finish(data, _tail_per_user(data, order, test_fraction, leave_k), cold_start)
+    split = {"name": "user", "test_fraction": test_fraction, "leave_k": leave_k, "seed": seed}
+    return _finish(data, _tail_per_user(data, order, test_fraction, leave_k), cold_start, split)
 
 
 def temporal_split(
@@ -59,13 +62,14 @@ def temporal_split(
     if data.timestamps is None:
         raise DataError("a temporal split needs timestamps and this data has none", path=data.source or None)
     rows = np.arange(len(data))
+    split = {"name": "temporal", "test_fraction": test_fraction, "per_user": per_user}
     if not per_user:
         order = np.lexsort((rows, data.timestamps))  # ties keep file order
         test = np.zeros(len(data), dtype=bool)
         test[order[len(data) - int(round(test_fraction * len(data))) :]] = True
-        return _finish(data, test, cold_start)
+        return _finish(data, test, cold_start, split)
     order = np.lexsort((rows, data.timestamps, data.users))
-    return _finish(data, _tail_per_user(data, order, test_fraction, None), cold_start)
+    return _finish(data, _tail_per_user(data, order, test_fraction, None), cold_start, split)
 
 
 def predefined_split(
@@ -78,12 +82,18 @@ def predefined_split(
 ) -> tuple[Interactions, Interactions]:
     """MovieLens 100K's published folds (`u1`..`u5`, `ua`, `ub`), with id maps from the full u.data."""
     if fold not in FOLDS:
-        raise ValueError(f"unknown fold {fold!r}; the ML-100K folds are {', '.join(FOLDS)}")
+        raise ParameterError(f"unknown fold {fold!r}; the ML-100K folds are {', '.join(FOLDS)}")
     root = dataset_path(name_or_path, data_dir=data_dir, download=download)
-    layout = Layout(root)
-    if not layout.has("u.data") or not layout.has(f"{fold}.base"):
+    if root.is_file() and root.name in ("u.data", f"{fold}.base", f"{fold}.test"):
+        root = root.parent
+    layout = Layout(root) if root.is_dir() or zipfile.is_zipfile(root) else None
+    if layout is None or not layout.has("u.data") or not layout.has(f"{fold}.base"):
         raise DataError(
-            f"not an ML-100K folder: expected u.data and {fold}.base/{fold}.test here", path=str(root)
+            f"{fold} is one of MovieLens 100K's published folds ({', '.join(FOLDS)}: files {fold}.base and "
+            f"{fold}.test beside u.data), and this is not an ML-100K folder; split other data with {{}} "
+            "(or user, temporal)",
+            path=str(root),
+            hints=(Arg("split", "random"),),
         )
     full = read_movielens(root)
     parts = []
@@ -103,13 +113,19 @@ def predefined_split(
                 source=rows.source,
             )
         )
-    train, test = parts
+    origin = {**full.origin, "data_fingerprint": full.fingerprint, "split": {"name": fold}}
+    train, test = (
+        part.subset(np.arange(len(part)), origin={**origin, "part": name})
+        for part, name in zip(parts, ("train", "test"), strict=True)
+    )
     return train, test if cold_start else _known_only(train, test)
 
 
 def _check_fraction(test_fraction: float) -> None:
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+        raise ParameterError(
+            f"{{}} must lie strictly between 0 and 1, got {test_fraction!r}", Arg("test_fraction")
+        )
 
 
 def _tail_per_user(
@@ -130,8 +146,13 @@ def _tail_per_user(
     return test
 
 
-def _finish(data: Interactions, test: np.ndarray, cold_start: bool) -> tuple[Interactions, Interactions]:
-    train, held = data.subset(~test), data.subset(test)
+def _finish(
+    data: Interactions, test: np.ndarray, cold_start: bool, split: dict[str, Any]
+) -> tuple[Interactions, Interactions]:
+    """(train, test) rows; each records the split and the full data's fingerprint in its `origin`."""
+    origin = {**data.origin, "data_fingerprint": data.fingerprint, "split": split}
+    train = data.subset(~test, origin={**origin, "part": "train"})
+    held = data.subset(test, origin={**origin, "part": "test"})
     return train, held if cold_start else _known_only(train, held)
 
 

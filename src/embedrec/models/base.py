@@ -137,7 +137,8 @@ class Estimator(Saveable):
 
     Fitted state shared by every estimator (set by `fit` or `load_model`): `user_ids_`, `item_ids_`
     (IdMap), `scale_` (RatingScale), `seen_` (users × items CSR of training values), `user_meta_`,
-    `item_meta_` (the training data's metadata, or None), `fingerprint_` (hash of the training data).
+    `item_meta_` (the training data's metadata, or None), `fingerprint_` (hash of the training data),
+    `train_origin_` (where the training rows came from: the file, the columns read, the split).
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset()
@@ -180,6 +181,7 @@ class Estimator(Saveable):
         self.item_meta_: pd.DataFrame | None = train.item_meta
         self.seen_: sp.csr_matrix = train.csr
         self.fingerprint_: str = train.fingerprint
+        self.train_origin_: dict[str, Any] = dict(train.origin)
 
     @property
     def n_users(self) -> int:
@@ -294,8 +296,16 @@ class Estimator(Saveable):
         self.require("explain")
         return self._explain(user, int(item))
 
+    def explain_many(self, user: int | FoldedUser, items: Any) -> list[list[Term]]:
+        """`explain_indices` of one user for several items (a model may share the work between them)."""
+        self.require("explain")
+        return self._explain_many(user, np.asarray(items, dtype=np.int64).reshape(-1))
+
     def _explain(self, user: int | FoldedUser, item: int) -> list[Term]:
         raise NotImplementedError
+
+    def _explain_many(self, user: int | FoldedUser, items: np.ndarray) -> list[list[Term]]:
+        return [self._explain(user, int(i)) for i in items]
 
     def user_history(self, user: int) -> tuple[np.ndarray, np.ndarray]:
         """(item indices, values) the user had in training."""
@@ -320,6 +330,7 @@ class Estimator(Saveable):
             "user_meta": frame_to_json(self.user_meta_),
             "item_meta": frame_to_json(self.item_meta_),
             "data_fingerprint": self.fingerprint_,
+            "train_origin": self.train_origin_,
         }
 
     def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
@@ -334,3 +345,4 @@ class Estimator(Saveable):
         )
         super()._load_state(arrays, state)
         self.fingerprint_ = str(state["data_fingerprint"])
+        self.train_origin_ = dict(state.get("train_origin") or {})

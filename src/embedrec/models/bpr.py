@@ -197,7 +197,11 @@ class BPR(LatentRanker):
         self._config()  # validates epochs, lr, batch_size, threads, device
 
     def _config(self) -> TrainConfig:
-        return TrainConfig.from_model(self, f"BPR ({self.loss}) k={self.n_factors}")
+        """The shared loop's settings (not its `loss`: BPR brings its own, `BPRNet.batch_loss`)."""
+        names = ("epochs", "lr", "batch_size", "schedule", "threads", "device", "seed", "verbose")
+        return TrainConfig(
+            **{n: getattr(self, n) for n in names}, description=f"BPR ({self.loss}) k={self.n_factors}"
+        )
 
     def _fold_in_settings(self) -> tuple[float, float]:
         return float(self.fold_in_alpha), float(self.fold_in_reg)

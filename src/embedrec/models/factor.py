@@ -137,38 +137,58 @@ class FactorModel(Estimator):
 
     # -- explanations ------------------------------------------------------------------------------
     def _explain(self, user: int | FoldedUser, item: int) -> list[Term]:
+        return self._explain_many(user, np.array([item], dtype=np.int64))[0]
+
+    def _explain_many(self, user: int | FoldedUser, items: np.ndarray) -> list[list[Term]]:
         """global + user bias + item bias + p·q_i, with p·q_i split over the user's rated items by the
         fold-in solve's weights (implicit's ALS explain), a prior term, and the rest (what training
-        learned beyond the solve; zero for a folded-in user). The terms sum to the score exactly."""
-        folded = isinstance(user, FoldedUser)
-        if folded:
-            items, values, p, bias = user.items, user.values, user.vector, user.bias
+        learned beyond the solve; zero for a folded-in user). The terms sum to the score exactly. The
+        fold-in system is built and factorised once for all `items`."""
+        if type(self)._explain is not FactorModel._explain:  # a subclass that explains its own way
+            return super()._explain_many(user, items)
+        if isinstance(user, FoldedUser):
+            rated, values, p, bias = user.items, user.values, user.vector, user.bias
         else:
-            items, values = self.user_history(user)
+            rated, values = self.user_history(user)
             p, bias = self.user_factors_[user], float(self.user_bias_[user])
-        q = self.item_factors_[item].astype(np.float64)
-        dot = float(np.dot(np.asarray(p, np.float64), q))
+        q = self.item_factors_[items].astype(np.float64)  # (m, k)
+        dots = q @ np.asarray(p, np.float64)  # (m,)
         if values is None:  # liked items, implicit fold-in: score = q·p exactly split over the liked items
-            liked = np.unique(items)
+            liked = np.unique(rated)
             a, _ = self._like_system(liked)
-            weights = (1 + self.like_confidence) * (self.item_factors_[liked] @ np.linalg.solve(a, q))
-            terms = [Term("liked item", float(w), int(j)) for j, w in zip(liked, weights, strict=True)]
-            return [*terms, Term("rest", dot - float(weights.sum()))]
-        terms = [Term("global bias", float(self.global_bias_)), Term("user bias", bias)]
-        terms.append(Term("item bias", float(self.item_bias_[item])))
-        if len(items):
-            a, x, y, prior = self._rating_system(items, values)
-            z = np.linalg.solve(a, np.append(q, 0.0))  # A⁻¹ [q_i, 0]: A is symmetric
-            parts = (x @ z) * y  # (m,) each rated item's share of p̂·q_i
-            terms += [
-                Term("rated item", float(v), int(j), float(r))
-                for j, v, r in zip(items, parts, values, strict=True)
+            weights = (1 + self.like_confidence) * (self.item_factors_[liked] @ np.linalg.solve(a, q.T))
+            return [
+                [
+                    *(
+                        Term("liked item", float(w), int(j))
+                        for j, w in zip(liked, weights[:, c], strict=True)
+                    ),
+                    Term("rest", float(dots[c]) - float(weights[:, c].sum())),
+                ]
+                for c in range(len(items))
             ]
-            prior_part = float(z @ prior)
-            terms.append(Term("prior", prior_part))
-            dot -= float(parts.sum()) + prior_part
-        terms.append(Term("rest", dot))
-        return terms
+        parts = prior_parts = None
+        if len(rated):
+            a, x, y, prior = self._rating_system(rated, values)
+            z = np.linalg.solve(a, np.vstack([q.T, np.zeros((1, len(items)))]))  # A⁻¹ [q_i, 0]: (k+1, m)
+            parts = (x @ z) * y[:, None]  # (n_rated, m): each rated item's share of p̂·q_i
+            prior_parts = z.T @ prior  # (m,)
+        out = []
+        for c, item in enumerate(items):
+            terms = [Term("global bias", float(self.global_bias_)), Term("user bias", bias)]
+            terms.append(Term("item bias", float(self.item_bias_[item])))
+            dot = float(dots[c])
+            if parts is not None and prior_parts is not None:
+                column = parts[:, c]
+                terms += [
+                    Term("rated item", float(v), int(j), float(r))
+                    for j, v, r in zip(rated, column, values, strict=True)
+                ]
+                terms.append(Term("prior", float(prior_parts[c])))
+                dot -= float(column.sum()) + float(prior_parts[c])
+            terms.append(Term("rest", dot))
+            out.append(terms)
+        return out
 
 
 class SigmoidFactorModel(FactorModel):

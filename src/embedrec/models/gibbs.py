@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from embedrec.errors import DivergenceError
-from embedrec.models.training import torch_threads
+from embedrec.scoring import one_blas_thread
 
 BURN_IN = 10  # sweeps discarded while the chain moves away from its random start
 
@@ -38,6 +37,8 @@ class GibbsResult:
     global_bias: float
     train_mse: list[float] = field(default_factory=list)
     valid_rmse: list[float] = field(default_factory=list)  # of the running posterior mean, when asked
+    user_prior_mean: np.ndarray | None = None  # (k + 1,) [bias, factors]: the users' prior, averaged
+    user_prior_cov: np.ndarray | None = None  # (k + 1, k + 1) over the kept sweeps
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "afn", "reassoc"})
@@ -66,7 +67,7 @@ def _newton_terms(rows, cols, ratings, own, other, offset, weight, target):  # p
 
 
 class _Side:
-    """The rows of one side (users or items) with the ratings grouped by row, for per-row statistics."""
+    """The rows of one side (users or items) with the ratings grouped by row (CSR order)."""
 
     def __init__(
         self, rows: np.ndarray, cols: np.ndarray, ratings: np.ndarray, n_rows: int, n_cols: int
@@ -75,36 +76,84 @@ class _Side:
         m = sp.csr_matrix((order, (rows, cols)), shape=(n_rows, n_cols))  # (n_rows, n_cols)
         perm = m.data.astype(np.int64) - 1  # rating index of each stored entry
         self.rows, self.cols = rows[perm].astype(np.int32), cols[perm].astype(np.int32)  # in stored order
-        self.matrix = m.astype(np.float32)  # its data is overwritten with weights, then targets
+        self.indptr = m.indptr.astype(np.int64)
         self.ratings = ratings[perm]
         self.weight = np.empty(len(rows), np.float32)
         self.target = np.empty(len(rows), np.float32)
 
-    def statistics(self, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Σ w z zᵀ and Σ w·t z per row, z = [1, other row's factors], w and t from self.weight/target."""
-        d = other.shape[1]
-        z = other.clone()
-        z[:, 0] = 1.0  # the other side's bias is a known offset, so its slot is the constant 1
-        zn = z.numpy()
-        ti, tj = np.triu_indices(d)
-        self.matrix.data = self.weight
-        gram = self.matrix @ (zn[:, ti] * zn[:, tj])  # (n_rows, d(d+1)/2): symmetric, upper half only
-        self.matrix.data = self.target
-        rhs = self.matrix @ zn  # (n_rows, d)
-        full = np.zeros((d, d), np.int64)
-        full[ti, tj] = full[tj, ti] = np.arange(len(ti))
-        gram_t = torch.index_select(torch.from_numpy(gram), 1, torch.from_numpy(full.ravel()))
-        return gram_t.view(-1, d, d), torch.from_numpy(rhs)
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _draw_rows(
+    indptr, cols, weight, target, other, alpha, prior_prec, prior_b, noise, mean_out, draw_out
+):  # pragma: no cover
+    """Each row's Gaussian conditional, and a draw from it, in one pass over its ratings.
+
+    With z = [1, other row's factors] per rating (the other side's bias is a known offset, so its slot
+    is the constant 1), the precision is A = α Σ w z zᵀ + Λ and b = α Σ w·t z + Λμ (w, t: the Gauss-Newton
+    weight and weighted target of `_newton_terms`); the mean is A⁻¹b and the draw mean + L⁻ᵀε, A = LLᵀ.
+    """
+    n_rows, d = mean_out.shape
+    a = np.empty((d, d))
+    b = np.empty(d)
+    y = np.empty(d)
+    for i in range(n_rows):
+        a[:] = 0.0
+        b[:] = 0.0
+        for n in range(indptr[i], indptr[i + 1]):
+            j = cols[n]
+            w, t = weight[n], target[n]
+            b[0] += t
+            a[0, 0] += w
+            for r in range(1, d):  # the lower triangle of Σ w z zᵀ, z[0] = 1
+                zr = other[j, r]
+                b[r] += t * zr
+                wz = w * zr
+                a[r, 0] += wz
+                for c in range(1, r + 1):
+                    a[r, c] += wz * other[j, c]
+        for r in range(d):
+            b[r] = alpha * b[r] + prior_b[r]
+            for c in range(r + 1):
+                a[r, c] = alpha * a[r, c] + prior_prec[r, c]
+        for r in range(d):  # Cholesky, in place
+            s = a[r, r]
+            for c in range(r):
+                s -= a[r, c] * a[r, c]
+            a[r, r] = math.sqrt(max(s, 1e-12))
+            for q in range(r + 1, d):
+                s = a[q, r]
+                for c in range(r):
+                    s -= a[q, c] * a[r, c]
+                a[q, r] = s / a[r, r]
+        for r in range(d):  # L y = b
+            s = b[r]
+            for c in range(r):
+                s -= a[r, c] * y[c]
+            y[r] = s / a[r, r]
+        for r in range(d - 1, -1, -1):  # Lᵀ mean = y, Lᵀ draw = y + ε
+            s, s2 = y[r], y[r] + noise[i, r]
+            for c in range(r + 1, d):
+                s -= a[c, r] * mean_out[i, c]
+                s2 -= a[c, r] * draw_out[i, c]
+            mean_out[i, r] = s / a[r, r]
+            draw_out[i, r] = s2 / a[r, r]
 
 
-def conditional(
-    gram: torch.Tensor, rhs: torch.Tensor, alpha: float, prior_mean: np.ndarray, prior_prec: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's Gaussian: Cholesky L of the precision A = α·gram + Λ, and b = α·rhs + Λμ (mean A⁻¹b)."""
-    a = gram * alpha + torch.from_numpy(prior_prec).float()
-    b = alpha * rhs + torch.from_numpy(prior_prec @ prior_mean).float()  # (n, d)
-    chol, _ = torch.linalg.cholesky_ex(a)
-    return chol, b
+def row_conditionals(
+    side: _Side,
+    other: np.ndarray,
+    alpha: float,
+    prior_mean: np.ndarray,
+    prior_prec: np.ndarray,
+    noise: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(means, draws), each (n_rows, d) float32, of every row's conditional given the other side."""
+    n, d = noise.shape
+    mean, draw = np.empty((n, d), np.float32), np.empty((n, d), np.float32)
+    prec = np.ascontiguousarray(prior_prec, dtype=np.float64)
+    _draw_rows(side.indptr, side.cols, side.weight, side.target, other, float(alpha), prec,
+               prec @ np.asarray(prior_mean, np.float64), noise, mean, draw)  # fmt: skip
+    return mean, draw
 
 
 def draw_normal_wishart(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -112,12 +161,11 @@ def draw_normal_wishart(x: np.ndarray, rng: np.random.Generator) -> tuple[np.nda
 
     Hyperprior: μ₀ = 0, β₀ = 2, W₀ = I, ν₀ = d (BPMF's); the Wishart draw uses Bartlett's decomposition.
     """
-    xs = np.asarray(x, np.float64)
-    n, d = xs.shape
-    mean = xs.mean(0)
-    centred = xs - mean
+    n, d = x.shape
+    mean = x.mean(0, dtype=np.float64)
+    scatter = (x.T @ x).astype(np.float64) - n * np.outer(mean, mean)  # Σ (x - x̄)(x - x̄)ᵀ
     beta = 2.0 + n
-    w_inv = np.eye(d) + centred.T @ centred + (2.0 * n / beta) * np.outer(mean, mean)
+    w_inv = np.eye(d) + scatter + (2.0 * n / beta) * np.outer(mean, mean)
     scale = np.linalg.cholesky(np.linalg.inv(w_inv))
     bartlett = np.tril(rng.standard_normal((d, d)), -1)
     bartlett[np.diag_indices(d)] = np.sqrt(rng.chisquare(d + n - np.arange(d)))
@@ -125,6 +173,24 @@ def draw_normal_wishart(x: np.ndarray, rng: np.random.Generator) -> tuple[np.nda
     precision = root @ root.T  # (d, d)
     centre = n * mean / beta + np.linalg.solve(np.linalg.cholesky(beta * precision).T, rng.standard_normal(d))
     return centre, precision
+
+
+def prior_with_floor(
+    x: np.ndarray, rng: np.random.Generator, floor: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A Normal-Wishart draw of the rows' prior (mean, precision), its factors' variance kept >= `floor`.
+
+    On sparse data most rows have a rating or two, their draws sit near the prior mean, and the learned
+    precision, fitted to those draws, shrinks every factor towards zero; sweep by sweep the factors
+    collapse onto one axis and every user gets the same list. A floor under the factors' prior variance
+    (not the bias's) stops that loop. Returns (mean, precision, covariance).
+    """
+    centre, precision = draw_normal_wishart(x, rng)
+    cov = np.linalg.inv(precision)
+    if floor > 0:
+        cov[1:, 1:] += floor * np.eye(len(cov) - 1)
+        precision = np.linalg.inv(cov)
+    return centre, 0.5 * (precision + precision.T), cov
 
 
 def gibbs_factors(
@@ -137,18 +203,20 @@ def gibbs_factors(
     n_factors: int,
     sweeps: int,
     y_range: tuple[float, float],
+    floor: float = 0.0,
     seed: int = 0,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     on_sweep: Callable[[int, float, float], None] | None = None,
 ) -> GibbsResult:
     """Sample the posterior of DotBias for `sweeps` sweeps; return its mean as a rank-`n_factors` model.
 
-    `y_range` is the sigmoid's (low', high'). `valid` (users, items, ratings) is scored after each sweep
-    by the posterior mean so far (the draw itself during burn-in); `on_sweep(sweep, train_mse,
-    valid_rmse)` is called after each sweep (valid_rmse is NaN without `valid`)."""
-    with torch_threads(1):  # many small products: one thread beats synchronising two
+    `y_range` is the sigmoid's (low', high'); `floor` the least prior variance of a factor (in logits²).
+    `valid` (users, items, ratings) is scored after each sweep by the posterior mean so far (the draw
+    itself during burn-in); `on_sweep(sweep, train_mse, valid_rmse)` is called after each sweep
+    (valid_rmse is NaN without `valid`)."""
+    with one_blas_thread():  # many small products: one thread beats synchronising two
         return _sample(
-            users, items, ratings, n_users, n_items, n_factors, sweeps, y_range, seed, valid, on_sweep
+            users, items, ratings, n_users, n_items, n_factors, sweeps, y_range, floor, seed, valid, on_sweep
         )
 
 
@@ -161,11 +229,11 @@ def _sample(
     n_factors: int,
     sweeps: int,
     y_range: tuple[float, float],
+    floor: float,
     seed: int,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     on_sweep: Callable[[int, float, float], None] | None,
 ) -> GibbsResult:
-    gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     idx = (np.asarray(users, np.int64), np.asarray(items, np.int64))
     r = np.asarray(ratings, np.float32)
@@ -175,22 +243,22 @@ def _sample(
     offset = math.log(share / (1 - share))  # σ(offset) gives the mean rating
     d = n_factors + 1  # column 0 holds the bias
     sides = (_Side(idx[0], idx[1], unit, n_users, n_items), _Side(idx[1], idx[0], unit, n_items, n_users))
-    x = [torch.randn(n, d, generator=gen) * 0.1 for n in (n_users, n_items)]
+    x = [(rng.standard_normal((n, d)) * 0.1).astype(np.float32) for n in (n_users, n_items)]
     for rows in x:
         rows[:, 0] = 0.0
     burn_in = min(BURN_IN, sweeps // 2)
     mean = _RunningMean(n_users, n_items, n_factors)
+    prior_sum, prior_cov_sum = np.zeros(d), np.zeros((d, d))
 
     def newton(s: int) -> float:
         """Fill side s's Gauss-Newton weights and targets at the current draws; return Σ (r - r̂)²."""
         side = sides[s]
-        own, other = x[s].numpy(), x[1 - s].numpy()
         return _newton_terms(
-            side.rows, side.cols, side.ratings, own, other, np.float32(offset), side.weight, side.target
+            side.rows, side.cols, side.ratings, x[s], x[1 - s], np.float32(offset), side.weight, side.target
         )
 
-    def valid_raw(user_rows: torch.Tensor, item_rows: torch.Tensor) -> np.ndarray:
-        a, b = user_rows.numpy()[valid[0]], item_rows.numpy()[valid[1]]  # (n_valid, d) each
+    def valid_raw(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        a, b = user_rows[valid[0]], item_rows[valid[1]]  # (n_valid, d) each
         return offset + a[:, 0] + b[:, 0] + np.einsum("nd,nd->n", a[:, 1:], b[:, 1:], dtype=np.float64)
 
     mse: list[float] = []
@@ -204,14 +272,13 @@ def _sample(
         for s, side in enumerate(sides):
             if s == 1:
                 newton(1)
-            gram, rhs = side.statistics(x[1 - s])
-            centre, precision = draw_normal_wishart(x[s].numpy(), rng)
-            chol, b = conditional(gram, rhs, alpha, centre, precision)
-            half = torch.linalg.solve_triangular(chol, b.unsqueeze(-1), upper=False)  # (n, d, 1)
-            noise = torch.randn(half.shape, generator=gen)
-            both = torch.linalg.solve_triangular(chol.mT, torch.cat([half, half + noise], -1), upper=True)
-            means.append(both[..., 0])  # (n, d): conditional mean
-            x[s] = both[..., 1].contiguous()  # (n, d): the draw
+            centre, precision, cov = prior_with_floor(x[s], rng, floor)
+            if s == 0 and sweep >= burn_in:
+                prior_sum += centre
+                prior_cov_sum += cov
+            noise = rng.standard_normal(x[s].shape, dtype=np.float32)
+            conditional_mean, x[s] = row_conditionals(side, x[1 - s], alpha, centre, precision, noise)
+            means.append(conditional_mean)
         pairs = ((means[0], items_before), (x[0], means[1]))  # Rao-Blackwellised: a mean times a draw
         if sweep >= burn_in:
             for pair in pairs:
@@ -220,7 +287,7 @@ def _sample(
         if not math.isfinite(err):
             raise DivergenceError(
                 f"sampling broke down in sweep {sweep + 1} (training error {err:g}); the ratings may hold "
-                "extreme values: check them, or fit with solver='adam'"
+                "extreme values: check them, or fit DotBias (the training loop) instead"
             )
         mse.append(err * span**2 / len(r))  # in rating units
         if valid is not None:
@@ -234,51 +301,72 @@ def _sample(
         if on_sweep is not None:
             on_sweep(sweep, mse[-1], valid_rmse[-1] if valid_rmse else math.nan)
     p, q, user_bias, item_bias = mean.result()
-    return GibbsResult(p, q, user_bias, item_bias, offset, mse, valid_rmse)
+    kept = max(sweeps - burn_in, 1)
+    return GibbsResult(
+        p, q, user_bias, item_bias, offset, mse, valid_rmse, prior_sum / kept, prior_cov_sum / kept
+    )
 
 
 class _RunningMean:
     """The mean of P_s Q_sᵀ over samples, kept as a low-rank product, and the mean biases.
 
-    Samples are appended as columns; whenever more than 2 × `keep` columns pile up they are compressed
-    to the best rank-`keep` product (QR of both sides, SVD of the small core), so memory stays
-    O((users + items)·k) and nothing users × items is ever formed. `keep` = 2k + 8 holds far more than the
+    Samples fill the columns of two buffers; when they are full, the product is compressed to its best
+    rank-`keep` part (through the two sides' Gram matrices and an SVD of the small core), so memory stays
+    O((users + items)·k) and nothing users × items is ever formed. `keep` = k + 8 holds more than the
     rank-k part that `result` returns, so the compressions lose almost nothing of it.
     """
 
     def __init__(self, n_users: int, n_items: int, rank: int) -> None:
-        self.rank, self.keep = rank, 2 * rank + 8
-        self.left = torch.zeros(n_users, 0)
-        self.right = torch.zeros(n_items, 0)
-        self.user_bias = torch.zeros(n_users, dtype=torch.float64)
-        self.item_bias = torch.zeros(n_items, dtype=torch.float64)
+        self.rank, self.keep = rank, rank + 8
+        width = self.keep + 2 * max(rank, 1)  # room for two samples beyond `keep`
+        self.left = np.zeros((n_users, width), np.float32)
+        self.right = np.zeros((n_items, width), np.float32)
+        self.used = 0
+        self.user_bias = np.zeros(n_users)
+        self.item_bias = np.zeros(n_items)
         self.count = 0
 
-    def add(self, users: torch.Tensor, items: torch.Tensor) -> None:
+    def add(self, users: np.ndarray, items: np.ndarray) -> None:
         """One sample: rows [b_u, p_u] and [b_i, q_i]."""
-        self.left = torch.cat([self.left, users[:, 1:]], 1)
-        self.right = torch.cat([self.right, items[:, 1:]], 1)
-        if self.left.shape[1] > 2 * self.keep:
-            self.left, self.right = _truncate(self.left, self.right, self.keep)
-        self.user_bias += users[:, 0].double()
-        self.item_bias += items[:, 0].double()
+        k = users.shape[1] - 1
+        if self.used + k > self.left.shape[1]:
+            p, q = _truncate(self.left[:, : self.used], self.right[:, : self.used], self.keep)
+            self.used = p.shape[1]
+            self.left[:, : self.used], self.right[:, : self.used] = p, q
+        self.left[:, self.used : self.used + k] = users[:, 1:]
+        self.right[:, self.used : self.used + k] = items[:, 1:]
+        self.used += k
+        self.user_bias += users[:, 0]
+        self.item_bias += items[:, 0]
         self.count += 1
 
     def result(self) -> tuple[np.ndarray, ...]:
         """(user factors, item factors, user biases, item biases) of the mean, as float32 arrays."""
-        p, q = _truncate(self.left / self.count, self.right, self.rank)
+        p, q = _truncate(self.left[:, : self.used] / self.count, self.right[:, : self.used], self.rank)
         if p.shape[1] < self.rank:  # fewer rows than factors: the missing directions are zero
-            p = torch.nn.functional.pad(p, (0, self.rank - p.shape[1]))
-            q = torch.nn.functional.pad(q, (0, self.rank - q.shape[1]))
+            p = np.pad(p, ((0, 0), (0, self.rank - p.shape[1])))
+            q = np.pad(q, ((0, 0), (0, self.rank - q.shape[1])))
         n = self.count
-        return tuple(t.float().contiguous().numpy() for t in (p, q, self.user_bias / n, self.item_bias / n))
+        return tuple(
+            np.ascontiguousarray(t, dtype=np.float32) for t in (p, q, self.user_bias / n, self.item_bias / n)
+        )
 
 
-def _truncate(left: torch.Tensor, right: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The best rank-`rank` factors of left @ rightᵀ, split as U√S, V√S (exact: no users × items matrix)."""
-    q_left, r_left = torch.linalg.qr(left)
-    q_right, r_right = torch.linalg.qr(right)
-    u, sv, vt = torch.linalg.svd(r_left @ r_right.T)
+def _truncate(left: np.ndarray, right: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best rank-`rank` factors of left @ rightᵀ, split as U√S, V√S (exact: no users × items matrix).
+
+    Each side is written as (orthonormal basis) × (small factor) through its Gram matrix's eigenvectors,
+    then the SVD of the two small factors' product rotates the bases into the best rank-`rank` pair.
+    """
+    bases, cores = [], []
+    for side in (left, right):
+        side = np.asarray(side, np.float32)
+        values, vectors = np.linalg.eigh((side.T @ side).astype(np.float64))  # (m, m)
+        keep = values > values.max(initial=0.0) * 1e-6  # float32 Grams resolve about this much
+        root = np.sqrt(values[keep])
+        bases.append(side @ (vectors[:, keep] / root).astype(np.float32))  # (n, m') orthonormal columns
+        cores.append(vectors[:, keep] * root)  # side = basis @ coreᵀ
+    u, sv, vt = np.linalg.svd(cores[0].T @ cores[1])
     k = min(rank, len(sv))
-    root = sv[:k].sqrt()
-    return (q_left @ u[:, :k]) * root, (q_right @ vt[:k].T) * root
+    root = np.sqrt(sv[:k])
+    return bases[0] @ (u[:, :k] * root).astype(np.float32), bases[1] @ (vt[:k].T * root).astype(np.float32)

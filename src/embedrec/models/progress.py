@@ -16,20 +16,22 @@ class TrainHistory:
     """What happened during a fit: one entry per epoch (or sweep) run."""
 
     train_loss: list[float] = field(default_factory=list)
-    valid_rmse: list[float] = field(default_factory=list)
+    valid_rmse: list[float] = field(default_factory=list)  # with the MSE loss
     best_epoch: int = 0
     seconds: float = 0.0
+    valid_loss: list[float] = field(default_factory=list)  # with any other loss: its mean on valid
 
 
 class Bar:
-    """A rich progress bar with one tick per epoch (or sweep) showing train loss and valid RMSE."""
+    """A rich progress bar with one tick per epoch (or sweep) showing train loss and valid RMSE (or
+    whatever `valid` names)."""
 
-    def __init__(self, description: str, total: int, unit: str = "epochs") -> None:
+    def __init__(self, description: str, total: int, unit: str = "epochs", valid: str = "valid RMSE") -> None:
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn(unit + "  loss {task.fields[loss]}  valid RMSE {task.fields[rmse]}"),
+            TextColumn(unit + "  loss {task.fields[loss]}  " + valid + " {task.fields[rmse]}"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
         )
@@ -42,13 +44,13 @@ class Bar:
 
 @contextmanager
 def progress(
-    description: str, total: int, *, unit: str = "epochs", verbose: bool = True
+    description: str, total: int, *, unit: str = "epochs", verbose: bool = True, valid: str = "valid RMSE"
 ) -> Iterator[Bar | None]:
     """A Bar for the block (None when verbose=False), removed from the terminal's live area afterwards."""
     if not verbose:
         yield None
         return
-    bar = Bar(description, total, unit)
+    bar = Bar(description, total, unit, valid)
     bar.progress.start()
     try:
         yield bar

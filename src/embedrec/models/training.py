@@ -1,10 +1,12 @@
-"""The one training loop every PyTorch model shares: random init -> predict -> MSE loss -> step.
+"""The one training loop every PyTorch model shares: random init -> predict -> loss -> step.
 
-A model hands in a `torch.nn.Module` whose `forward(users, items)` returns predicted ratings; it may
-also define `reset_parameters(generator)` (seeded init), `penalty(users, items)` (L2 on the rows a
-batch touched, added to the loss), `param_groups(weight_decay)` (per-group AdamW decay) and
-`batch_loss(users, items, values, generator)`, a loss of its own in place of the MSE (ranking models:
-it samples negatives with the loop's seeded generator).
+A model hands in a `torch.nn.Module` whose `forward(users, items)` returns predicted ratings (or, for
+other losses, logits from any two input arrays: a table model passes category codes and numbers); it
+may also define `reset_parameters(generator)` (seeded init), `penalty(users, items)` (L2 on the rows a
+batch touched, added to the loss) and `param_groups(weight_decay)` (per-group AdamW decay). The loss is
+picked by name from `LOSSES` (MSE unless the config says otherwise), unless the module defines
+`batch_loss(users, items, values, generator)`, a loss of its own (ranking models: it samples negatives
+with the loop's seeded generator).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from embedrec.checks import check_choice, check_positive
@@ -47,6 +50,27 @@ SCHEDULES: dict[str, Callable[[float], float]] = {
 }
 
 
+def _mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (output - target) ** 2
+
+
+def _bce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+
+
+def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(output, target.long(), reduction="none")  # output (batch, n_classes)
+
+
+# Per-row losses (batch,) of the module's output against the target: MSE on predictions, binary
+# cross-entropy on one logit per row, cross-entropy on (batch, n_classes) logits and class indices.
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": _mse,
+    "bce": _bce,
+    "cross_entropy": _cross_entropy,
+}
+
+
 @dataclass
 class TrainConfig:
     """Settings of the shared loop; models fill it from their hyper-parameters."""
@@ -56,6 +80,7 @@ class TrainConfig:
     lr: float = 0.01
     weight_decay: float = 0.0
     schedule: str = "onecycle"
+    loss: str = "mse"  # a name in LOSSES
     patience: int | None = None  # epochs without valid improvement before stopping; None: never stop
     seed: int = 0
     device: str = "cpu"
@@ -73,6 +98,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("loss", self.loss, LOSSES)
         check_positive("epochs", self.epochs, integer=True)
         check_positive("batch_size", self.batch_size, integer=True)
         check_positive("lr", self.lr)
@@ -163,15 +189,21 @@ def train_module(
     train: tuple[np.ndarray, np.ndarray, np.ndarray],
     config: TrainConfig,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    *,
+    weights: np.ndarray | None = None,
+    valid_weights: np.ndarray | None = None,
 ) -> TrainHistory:
-    """Fit `module` to (users, items, ratings) with MSE (or its `batch_loss`) + penalty; early-stop on
-    valid RMSE if given."""
+    """Fit `module` to (users, items, ratings) with the config's loss + penalty; early-stop on valid.
+
+    Integer input arrays become index tensors, float ones stay float (a table's numeric columns).
+    `weights` (n,) and `valid_weights` weigh each row's loss (class weights), mean 1 expected.
+    """
     dev = resolve_device(config.device)
     gen = torch.Generator().manual_seed(config.seed)
     history = TrainHistory()
     start = time.perf_counter()
     with torch_threads(config.threads):
-        _run(module, train, config, valid, dev, gen, history)
+        _run(module, train, config, valid, dev, gen, history, (weights, valid_weights))
     module.eval()
     history.seconds = time.perf_counter() - start
     return history
@@ -185,18 +217,21 @@ def _run(
     dev: torch.device,
     gen: torch.Generator,
     history: TrainHistory,
+    weights: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> None:
+    loss_fn = LOSSES[config.loss]
     with torch.random.fork_rng(devices=[]):  # dropout uses the global RNG: seed it without leaking
         torch.manual_seed(config.seed)
         if hasattr(module, "reset_parameters"):
             module.reset_parameters(gen)
         module.to(dev).train()
-        users, items, ratings = (torch.from_numpy(np.array(a)) for a in train)  # copies: inputs are read-only
-        users, items = users.long().to(dev), items.long().to(dev)
-        ratings = ratings.float().to(dev)
+        users, items = (_inputs(a, dev) for a in train[:2])
+        ratings = torch.from_numpy(np.array(train[2])).float().to(dev)  # a copy: inputs are read-only
+        w = None if weights[0] is None else torch.from_numpy(np.asarray(weights[0], dtype=np.float32)).to(dev)
         if valid is not None:
-            vu, vi = (torch.from_numpy(np.array(a)).long().to(dev) for a in valid[:2])
+            vu, vi = (_inputs(a, dev) for a in valid[:2])
             vr = np.asarray(valid[2], dtype=np.float64)
+            vw = np.ones(len(vr)) if weights[1] is None else np.asarray(weights[1], dtype=np.float64)
         opts = _optimizers(module, config)
         base_lrs = [[g["lr"] for g in opt.param_groups] for opt in opts]
         schedule = SCHEDULES[config.schedule]
@@ -204,7 +239,9 @@ def _run(
         steps_per_epoch = max(1, math.ceil(n / config.batch_size))
         total = config.epochs * steps_per_epoch
         best, best_state, stale = math.inf, None, 0
-        with progress(config.description, config.epochs, unit=config.unit, verbose=config.verbose) as bar:
+        valid_label = "valid RMSE" if config.loss == "mse" else "valid loss"
+        with progress(config.description, config.epochs, unit=config.unit, verbose=config.verbose,
+                      valid=valid_label) as bar:  # fmt: skip
             for epoch in range(config.epochs):
                 order = torch.randperm(n, generator=gen).to(dev)
                 loss_sum = torch.zeros((), device=dev)
@@ -215,27 +252,33 @@ def _run(
                             group["lr"] = lr * frac
                     rows = order[b * config.batch_size : (b + 1) * config.batch_size]
                     u, i = users[rows], items[rows]
-                    if hasattr(module, "batch_loss"):  # a model trained for its own loss (ranking)
-                        fit_loss = module.batch_loss(u, i, ratings[rows], gen)
+                    if hasattr(module, "batch_loss"):  # a loss of its own (ranking: sampled negatives)
+                        fit = module.batch_loss(u, i, ratings[rows], gen)
                     else:
-                        fit_loss = torch.mean((module(u, i) - ratings[rows]) ** 2)
-                    loss = fit_loss + module.penalty(u, i) if hasattr(module, "penalty") else fit_loss
+                        per_row = loss_fn(module(u, i), ratings[rows])  # (batch,)
+                        fit = torch.mean(per_row if w is None else per_row * w[rows])
+                    loss = fit + module.penalty(u, i) if hasattr(module, "penalty") else fit
                     for opt in opts:
                         opt.zero_grad(set_to_none=True)
                     loss.backward()
                     for opt in opts:
                         opt.step()
-                    loss_sum += fit_loss.detach() * len(rows)
+                    loss_sum += fit.detach() * len(rows)
                 train_loss = float(loss_sum) / n
                 _check_finite(module, train_loss, epoch, config.lr)
                 history.train_loss.append(train_loss)
-                valid_rmse = math.nan
+                score = math.nan  # on valid: RMSE with the MSE loss, else the mean loss; lower is better
                 if valid is not None:
                     pred = predict_module(module, vu, vi)
-                    valid_rmse = float(np.sqrt(np.mean((pred - vr) ** 2)))
-                    history.valid_rmse.append(valid_rmse)
-                    if valid_rmse < best - 1e-5:
-                        best, stale, history.best_epoch = valid_rmse, 0, epoch
+                    if config.loss == "mse":
+                        score = float(np.sqrt(np.mean(vw * (pred - vr) ** 2)))
+                        history.valid_rmse.append(score)
+                    else:
+                        per_row = loss_fn(torch.from_numpy(pred), torch.from_numpy(vr).float()).numpy()
+                        score = float(np.mean(vw * per_row))
+                        history.valid_loss.append(score)
+                    if score < best - 1e-5:
+                        best, stale, history.best_epoch = score, 0, epoch
                         if config.patience is not None:
                             best_state = copy.deepcopy(module.state_dict())
                     else:
@@ -243,11 +286,17 @@ def _run(
                 else:
                     history.best_epoch = epoch
                 if bar is not None:
-                    bar.update(epoch, train_loss, valid_rmse)
+                    bar.update(epoch, train_loss, score)
                 if config.patience is not None and stale >= config.patience:
                     break
         if best_state is not None:
             module.load_state_dict(best_state)
+
+
+def _inputs(array: np.ndarray, dev: torch.device) -> torch.Tensor:
+    """A copy of an input array as a tensor: indices as int64, numbers (float arrays) as float32."""
+    tensor = torch.from_numpy(np.array(array))  # a copy: inputs are read-only
+    return (tensor.float() if tensor.is_floating_point() else tensor.long()).to(dev)
 
 
 def _check_finite(module: nn.Module, loss: float, epoch: int, lr: float) -> None:

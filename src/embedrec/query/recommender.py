@@ -21,7 +21,7 @@ from embedrec.errors import DataError, ParameterError
 from embedrec.models.base import Estimator, FoldedUser
 from embedrec.models.persist import load_model
 from embedrec.query.ann import AnnIndex
-from embedrec.query.explain import Explanation
+from embedrec.query.explain import Explanation, Reason, top_reasons
 from embedrec.scoring import SIMILARITIES, mask_rows, top_n
 
 CHUNK_ELEMENTS = 1 << 24  # scores computed per block (64 MB of float32): bounds memory for all-user batches
@@ -358,13 +358,29 @@ class Recommender:
         """The same for a folded-in user (see `fold_in`)."""
         return self._explanation(user, self.catalogue.index(item), None)
 
+    def reasons(self, user: Any, items: Iterable[Any], k: int = 3) -> list[list[Reason]]:
+        """Per item (raw id or title), the `k` rated items that raise its score for `user` (a known raw id
+        or a FoldedUser) the most: the positive head of `explain(...).rated`, without its frame."""
+        self.model.require("explain")
+        k = check_n(k, "k")
+        if isinstance(user, FoldedUser):
+            u: int | FoldedUser = user
+        else:
+            u = int(self._users(user)[0][0])
+        terms = self.model.explain_many(u, self.catalogue.indices(items))
+        return top_reasons(terms, self.catalogue, self._link(u), k)
+
+    def _link(self, user: int | FoldedUser) -> Any:
+        """The score-to-stars link of an explanation: none for ranking models or liked-only users."""
+        if self.model.objective == "rating" and not (isinstance(user, FoldedUser) and user.values is None):
+            return self.model.to_rating
+        return None
+
     def _explanation(self, user: int | FoldedUser, i: int, raw_user: Any) -> Explanation:
         model = self.model
         terms = model.explain_indices(user, i)
         score = float(sum(t.value for t in terms))
-        link = None
-        if model.objective == "rating" and not (isinstance(user, FoldedUser) and user.values is None):
-            link = model.to_rating
+        link = self._link(user)
         return Explanation.build(raw_user, model.item_ids_.raw_id(i), self.catalogue, terms, score, link)
 
     def stars(self, user: Any, items: Iterable[Any]) -> np.ndarray | None:

@@ -58,9 +58,18 @@ def _categories(values: pd.Series, label: str) -> Coloring:
     return Coloring("category", label, codes=codes, categories=tuple(cats))
 
 
+def default_color(table: EmbeddingTable) -> str:
+    """What to colour by when nobody says: the first genre where the data has genres, else the rating
+    count, else nothing."""
+    if table.meta is not None and "genres" in table.meta.columns:
+        if (_first_genre(table.meta) != "unknown").any():
+            return "genre"
+    return "count" if table.counts is not None else "none"
+
+
 def color_fields(table: EmbeddingTable) -> list[str]:
-    """The names `coloring` accepts for this table."""
-    names = ["none"]
+    """The names `coloring` accepts for this table ("auto" picks `default_color`)."""
+    names = ["auto", "none"]
     if table.meta is not None:
         if "genres" in table.meta.columns:
             names.append("genre")
@@ -72,9 +81,10 @@ def color_fields(table: EmbeddingTable) -> list[str]:
     return names
 
 
-def coloring(table: EmbeddingTable, rows: np.ndarray, field: str | None = "genre") -> Coloring:
-    """Colour values for `rows` from a field: genre (the first one), count, bias or any metadata column."""
-    field = "none" if field is None else field
+def coloring(table: EmbeddingTable, rows: np.ndarray, field: str | None = "auto") -> Coloring:
+    """Colour values for `rows` from a field: genre (the first one), count, bias or any metadata column;
+    "auto" is what the data has (`default_color`)."""
+    field = "none" if field is None else default_color(table) if field == "auto" else field
     valid = color_fields(table)
     if field not in valid:
         raise ValueError(f"cannot colour {table.name} by {field!r}; valid: {', '.join(valid)}")
@@ -107,6 +117,7 @@ def _overlaps(box: np.ndarray, placed: list[np.ndarray]) -> bool:
 
 def _place_labels(fig: Figure, ax, xy: np.ndarray, texts: list[str], fontsize: float) -> int:  # noqa: ANN001
     """Greedy labelling: try each label in priority order, drop it if its box hits one already placed."""
+    ax.autoscale_view()  # settle the data limits first: label boxes are measured against them
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     placed: list[np.ndarray] = []
@@ -135,7 +146,7 @@ def plot_map(
     projection: Projection,
     path: str | Path | None = None,
     *,
-    color: str | None = "genre",
+    color: str | None = "auto",
     n_labels: int = 30,
     title: str | None = None,
     size: tuple[float, float] = (10.0, 8.0),
@@ -173,6 +184,8 @@ def plot_map(
         fig.colorbar(sc, cax=cax, label=col.label)
     else:
         ax.scatter(xy[:, 0], xy[:, 1], s=point_size, c=PALETTE[0], alpha=0.6, linewidths=0)
+    if len(xy) <= 100:  # a few categories: leave room for the labels of the points at the edges
+        ax.margins(0.2)
     ax.set_xticks([])
     ax.set_yticks([])
     if projection.method == "pca":

@@ -64,9 +64,25 @@ class SimilarItems(BaseModel):
     items: list[ScoredItem]
 
 
+class Matched(BaseModel):
+    """Which item a title in the request was taken to mean."""
+
+    query: str = Field(description="The title as the request gave it.")
+    id: int | str
+    title: str
+    how: Literal["exact", "words", "fuzzy"] = Field(
+        description="exact: the title itself; words: the most rated title containing every word of it; "
+        "fuzzy: the closest spelling (the most rated of equally close ones)."
+    )
+
+
+MATCHED = Field([], description="For each item given by title, the item it was taken to mean.")
+
+
 class Recommendations(BaseModel):
     user: int | str | None = Field(None, description="The known user, or null for a visitor's ratings.")
     items: list[Recommendation]
+    matched: list[Matched] = MATCHED
 
 
 class RatingIn(_Strict):
@@ -99,6 +115,7 @@ class Prediction(BaseModel):
 
 class Predictions(BaseModel):
     predictions: list[Prediction]
+    matched: list[Matched] = MATCHED
 
 
 class MapPoints(BaseModel):

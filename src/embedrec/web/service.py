@@ -1,21 +1,23 @@
 """The web app's view of one Recommender: item cards, search, recommendations with reasons, and maps.
 
-Everything here is computed once at start-up or cached under a lock, so request threads only read.
-Raw ids and titles come in, raw ids and titles go out; indices never leave this module.
+Everything here is computed once at start-up (the title index, the fold-in prior), so request threads
+only read. Raw ids and titles come in, raw ids and titles go out; indices never leave this module.
 """
 
 from __future__ import annotations
 
-import threading
+import json
 from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
 
+from embedrec.data.embeddings import EmbeddingTable
+from embedrec.data.titles import TitleMatch
 from embedrec.errors import UnknownIdError, UnsupportedQueryError
 from embedrec.models.base import FoldedUser
 from embedrec.query.recommender import Recommender
-from embedrec.show.projection import PROJECTIONS, project_table
+from embedrec.show.projection import PROJECTIONS, Projection
 
 REASONS = 3  # rated items shown behind each recommendation
 # Items on the page's map: PCA places them all; the neighbour-based maps keep the most rated so that a
@@ -40,13 +42,12 @@ class ModelService:
         self.item_ids = rec.catalogue.ids
         self.user_ids = rec.model.user_ids_
         self.has_vectors = "similar" in rec.model.capabilities
-        self._maps: dict[str, dict[str, Any]] = {}
-        self._map_lock = threading.Lock()
+        self.can_explain = "explain" in rec.model.capabilities
         self._warm_up()
 
     def _warm_up(self) -> None:
         """Fill lazy caches (title index, fold-in prior) before any request thread can race on them."""
-        _ = self.catalogue.title_index
+        self.catalogue.title_index.prepare()
         self.rec.fold_in([(self.item_ids.raw_id(int(self.catalogue.popular[0])), self.model.scale_.high)])
 
     # -- items --------------------------------------------------------------------------------------
@@ -80,66 +81,77 @@ class ModelService:
 
     def for_user(self, raw: Any, n: int, explain: bool) -> tuple[Any, list[dict[str, Any]]]:
         """Top-`n` for a known user, each with the rated items that contribute most to its score."""
-        u = self.user_index(raw)
-        user = self.user_ids.raw_id(u)
+        user = self.user_ids.raw_id(self.user_index(raw))
         ids, scores = self.rec.recommend(user, n=n)
-        return user, self._cards(ids, scores, u, explain)
+        return user, self._cards(ids, scores, user, explain)
 
     def for_ratings(
         self, pairs: list[tuple[int | str, float]], n: int, explain: bool
-    ) -> list[dict[str, Any]]:
-        """Top-`n` for a visitor's (item or title, rating) pairs, folded in without retraining."""
-        folded = self.rec.fold_in(pairs)
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Top-`n` for a visitor's (item or title, rating) pairs, folded in without retraining; and how
+        each title was read."""
+        matches = self.resolve([item for item, _ in pairs])
+        folded = self.rec.fold_in(
+            [(self.item_ids.raw_id(m.index), r) for m, (_, r) in zip(matches, pairs, strict=True)]
+        )
         ids, scores = self.rec.recommend_for(folded, n=n)
-        return self._cards(ids, scores, folded, explain)
+        return self._cards(ids, scores, folded, explain), self.matched(matches)
+
+    def resolve(self, items: list[Any]) -> list[TitleMatch]:
+        """The item each raw id or title names (see `Catalogue.match`)."""
+        return [self.catalogue.match(item) for item in items]
+
+    def matched(self, matches: list[TitleMatch]) -> list[dict[str, Any]]:
+        """What the response says about the titles of a request: the item each one was taken to mean."""
+        return [
+            {"query": str(m.query), "id": self.item_ids.raw_id(m.index), "title": m.title, "how": m.how}
+            for m in matches
+            if m.how != "id"
+        ]
 
     def _cards(
-        self, ids: np.ndarray, scores: np.ndarray, user: int | FoldedUser, explain: bool
+        self, ids: np.ndarray, scores: np.ndarray, user: Any | FoldedUser, explain: bool
     ) -> list[dict[str, Any]]:
+        """Cards of recommended items (raw ids) for a known user (raw id) or a folded-in one: the score,
+        the predicted stars when there are any, and with `explain` the rated items behind each."""
         cards = [self.card(i, s) for i, s in zip(self.item_ids.indices(ids), scores, strict=True)]
-        for card, value in zip(cards, self._stars(ids, scores, user), strict=True):
-            if value is not None:
-                card["stars"] = float(value)
-            card["because"] = []
-            if not explain or "explain" not in self.model.capabilities:
-                continue
-            if isinstance(user, FoldedUser):
-                rated = self.rec.explain_folded(user, card["id"]).rated
-            else:
-                rated = self.rec.explain(self.user_ids.raw_id(user), card["id"]).rated
-            column = "stars" if "stars" in rated else "value"
-            top = rated[rated[column] > 0].head(REASONS)
+        reasons = (
+            self.rec.reasons(user, ids, REASONS)
+            if explain and self.can_explain and len(ids)
+            else [[] for _ in cards]
+        )
+        for card, why, stars in zip(cards, reasons, self._stars(ids, scores, user), strict=True):
+            if stars is not None:
+                card["stars"] = float(stars)
             card["because"] = [
-                {
-                    "id": r.item,
-                    "title": r.title,
-                    "rating": float(r.rating),
-                    "weight": float(getattr(r, column)),
-                }
-                for r in top.itertuples()
+                {"id": r.item, "title": r.title, "rating": r.rating, "weight": r.weight} for r in why
             ]
         return cards
 
-    def _stars(self, ids: np.ndarray, scores: np.ndarray, user: int | FoldedUser) -> list[Any]:
+    def _stars(self, ids: np.ndarray, scores: np.ndarray, user: Any | FoldedUser) -> list[Any]:
         """Predicted ratings of recommended items: the scores of a rating model, else those of the
         recommender's companion rating model (None where there is neither)."""
         if self.model.objective == "rating":
             return list(scores)
         if self.rec.ratings is not None:
-            who = user if isinstance(user, FoldedUser) else self.user_ids.raw_id(user)
-            stars = self.rec.stars(who, ids)
+            stars = self.rec.stars(user, ids)
             if stars is not None:
                 return list(stars)
         return [None] * len(ids)
 
-    def predict(self, pairs: list[tuple[int | str, int | str]]) -> list[dict[str, Any]]:
+    def predict(
+        self, pairs: list[tuple[int | str, int | str]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Predicted ratings for (known user, item or title) pairs; and how each title was read."""
         users = np.array([self.user_index(u) for u, _ in pairs], dtype=np.int64)
-        items = np.array([self.catalogue.index(i) for _, i in pairs], dtype=np.int64)
+        matches = self.resolve([i for _, i in pairs])
+        items = np.array([m.index for m in matches], dtype=np.int64)
         values = self.model.predict(users, items, raw=False)
-        return [
+        out = [
             {"user": self.user_ids.raw_id(u), "item": self.item_ids.raw_id(i), "rating": float(v)}
             for u, i, v in zip(users, items, values, strict=True)
         ]
+        return out, self.matched(matches)
 
     # -- the map ------------------------------------------------------------------------------------
     def map_methods(self) -> list[str]:
@@ -149,19 +161,19 @@ class ModelService:
             return []
         return [m for m in PROJECTIONS if m != "umap" or find_spec("umap") is not None]
 
-    def item_map(self, method: str) -> dict[str, Any]:
-        """2-D coordinates of the items (the most rated for slow methods), computed once per method."""
-        with self._map_lock:
-            if method not in self._maps:
-                self._maps[method] = self._project(method)
-            return self._maps[method]
+    def map_table(self) -> EmbeddingTable:
+        """The item embeddings the maps project."""
+        return self.rec.embeddings("item")
 
-    def _project(self, method: str) -> dict[str, Any]:
-        table = self.rec.embeddings("item")
-        proj = project_table(table, method, max_rows=MAP_ROWS.get(method, MAP_ROWS["default"]), seed=0)
+    def map_rows(self, method: str) -> int | None:
+        """How many of the most rated items a method's map shows (None: all of them)."""
+        return MAP_ROWS.get(method, MAP_ROWS["default"])
+
+    def encode_map(self, method: str, proj: Projection) -> bytes:
+        """A projection as the JSON of GET /map: columns of ids, coordinates, titles, genres, counts."""
         rows = proj.rows
         cat = self.catalogue
-        return {
+        body = {
             "method": method,
             "note": proj.describe(),
             "n_items": len(self.item_ids),
@@ -172,6 +184,7 @@ class ModelService:
             "genres": ["|".join(cat.genres[i]) for i in rows],
             "n_ratings": cat.counts[rows].tolist(),
         }
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _lookup(ids: Any, raw: Any, kind: str) -> int:
