@@ -49,6 +49,7 @@ def test_train_dotbias_with_options_prints_metrics(tmp_path: Path) -> None:
     assert "DotBias" in result.output and "RMSE" in result.output
 
 
+@pytest.mark.slow  # two models on movielens-small: about 15 s
 def test_demo_reports_held_out_rmse_and_ranks_with_a_ranking_model(tmp_path: Path) -> None:
     result = run("demo", "--quiet", "--out", tmp_path / "demo")
     assert result.exit_code == 0, result.output

@@ -28,8 +28,8 @@ def small() -> embedrec.Interactions:
 
 @pytest.fixture(scope="module")
 def pair(small) -> Recommender:
-    """EASE (a few seconds: only items liked by 10+ users) ranking, a bias baseline giving the stars."""
-    ranker = EASE(100.0, weights="scaled", min_count=10).fit(small)
+    """EASE (only items liked by 20+ users: quick) ranking, a bias baseline giving the stars."""
+    ranker = EASE(100.0, weights="scaled", min_count=20).fit(small)
     return Recommender(ranker, ratings=BiasBaseline().fit(small))
 
 

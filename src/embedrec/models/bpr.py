@@ -154,7 +154,7 @@ class BPR(LatentRanker):
         schedule: str = "onecycle",
         min_rating: float | None = None,
         weights: str = "binary",
-        fold_in_alpha: float = 10.0,
+        fold_in_alpha: float = 100.0,
         fold_in_reg: float = 1.0,
         threads: int | None = 1,
         device: str = "cpu",
