@@ -13,6 +13,7 @@ import embedrec
 from embedrec import ALS, BPR, EASE, DataError, Interactions, MostPopular, ParameterError, ResourceError
 from embedrec.models.als_kernels import cg_half_step, dense_half_step, normal_equations
 from embedrec.models.bpr import LOSSES, bpr_loss, softmax_loss, warp_loss
+from embedrec.models.ease import _symmetric
 from embedrec.query.ranking import ranking_report
 
 
@@ -128,6 +129,17 @@ def test_ease_equals_the_closed_form_in_float64() -> None:
     np.fill_diagonal(b, 0.0)
     np.testing.assert_allclose(model.weights_, b, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(model.score_items(np.arange(24)), x @ b, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("upper", [True, False])
+def test_one_triangle_is_copied_onto_the_other_block_by_block(upper: bool) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((23, 23))
+    full = a + a.T
+    valid = np.triu(full) if upper else np.tril(full)
+    junk = np.tril(rng.random((23, 23)), -1) if upper else np.triu(rng.random((23, 23)), 1)
+    out = _symmetric(valid + junk, upper=upper, block=50)  # blocks of 2 rows: every boundary case
+    np.testing.assert_array_equal(out, full)
 
 
 def test_ease_min_count_leaves_rare_items_out_at_score_zero() -> None:

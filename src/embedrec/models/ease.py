@@ -24,7 +24,7 @@ from embedrec.errors import ParameterError, ResourceError
 from embedrec.models.base import CAPABILITIES, Estimator, FoldedUser, Term
 from embedrec.models.latent import ImplicitFeedback, values_by_item
 
-BYTES_PER_CELL = 12  # the float32 Gram, factored and inverted in place, and one copy while symmetrising
+BYTES_PER_CELL = 6  # the float32 Gram, factored, inverted and made B in place, plus block temporaries
 GRAM_BLOCK = 1 << 24  # Gram entries formed per sparse product, so the sparse temporaries stay small
 
 
@@ -52,6 +52,22 @@ def gram_matrix(x: sp.csc_matrix) -> np.ndarray:
     for lo in range(0, n, step):
         out[:, lo : lo + step] = (xt @ x[:, lo : lo + step]).toarray()
     return out
+
+
+def _symmetric(m: np.ndarray, *, upper: bool, block: int = GRAM_BLOCK) -> np.ndarray:
+    """Copy the valid triangle of `m` (potri fills one) onto the other, in place, a block at a time."""
+    n = len(m)
+    step = max(1, block // max(n, 1))
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        square = m[lo:hi, lo:hi]
+        if upper:
+            m[hi:, lo:hi] = m[lo:hi, hi:].T
+            square[...] = np.triu(square) + np.triu(square, 1).T
+        else:
+            m[lo:hi, hi:] = m[hi:, lo:hi].T
+            square[...] = np.tril(square) + np.tril(square, -1).T
+    return m
 
 
 class EASE(ImplicitFeedback, Estimator):
@@ -121,9 +137,7 @@ class EASE(ImplicitFeedback, Estimator):
         inverse, info = scipy.linalg.lapack.spotri(factor, lower=lower, overwrite_c=1)
         if info != 0:
             raise ParameterError(f"inverting XᵀX + λI failed (LAPACK info {info}): raise regularization")
-        inverse = np.ascontiguousarray(inverse)
-        filled = np.tril if lower else np.triu  # potri fills one triangle
-        return filled(inverse) + filled(inverse, -1 if lower else 1).T
+        return _symmetric(inverse.T, upper=lower)  # the C-ordered view: its valid triangle is the other one
 
     # -- scores ------------------------------------------------------------------------------------
     def _user_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
