@@ -11,7 +11,7 @@ import torch
 
 import embedrec
 from embedrec import ALS, BPR, EASE, DataError, Interactions, MostPopular, ParameterError, ResourceError
-from embedrec.models.als_kernels import cg_half_step, dense_half_step, normal_equations
+from embedrec.models.als_kernels import cg_half_step, dense_half_step, normal_equations, thread_scratch
 from embedrec.models.bpr import LOSSES, bpr_loss, softmax_loss, warp_loss
 from embedrec.models.ease import _symmetric
 from embedrec.query.ranking import ranking_report
@@ -39,7 +39,8 @@ def test_cg_converges_to_the_dense_solution() -> None:
     exact = dense_half_step(conf, y, regularization=0.5)
     x = np.zeros((30, 6), np.float32)
     gram = (y.T.astype(np.float64) @ y + 0.5 * np.eye(6)).astype(np.float32)
-    cg_half_step(conf.indptr, conf.indices, conf.data, x, y, gram, 6)  # k steps: exact in exact arithmetic
+    # k steps: exact in exact arithmetic
+    cg_half_step(conf.indptr, conf.indices, conf.data, x, y, gram, 6, thread_scratch(6))
     np.testing.assert_allclose(x, exact, rtol=1e-3, atol=1e-4)
     assert np.all(x[np.diff(conf.indptr) == 0] == 0)  # a row with no likes solves to zero
 
@@ -52,7 +53,7 @@ def test_few_cg_steps_from_a_warm_start_approach_the_solution() -> None:
     x = np.zeros((50, 8), np.float32)
     errors = []
     for _ in range(4):  # as ALS calls it: three steps, restarted from the last x
-        cg_half_step(conf.indptr, conf.indices, conf.data, x, y, gram, 3)
+        cg_half_step(conf.indptr, conf.indices, conf.data, x, y, gram, 3, thread_scratch(8))
         errors.append(np.abs(x - exact).max())
     assert all(b < a for a, b in zip(errors, errors[1:], strict=False)) and errors[-1] < 1e-3
 

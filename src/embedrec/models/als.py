@@ -25,7 +25,7 @@ from embedrec.checks import check_non_negative, check_positive, pick
 from embedrec.data.implicit import WEIGHTS
 from embedrec.data.interactions import Interactions
 from embedrec.errors import DivergenceError, ParameterError
-from embedrec.models.als_kernels import cg_half_step, squared_loss
+from embedrec.models.als_kernels import cg_half_step, squared_loss, thread_scratch
 from embedrec.models.latent import LatentRanker
 from embedrec.models.progress import TrainHistory, progress
 from embedrec.scoring import one_blas_thread
@@ -191,7 +191,8 @@ class ALS(LatentRanker):
         with one_blas_thread():
             y64 = y.astype(np.float64)
             gram = (y64.T @ y64 + self.regularization * np.eye(y.shape[1])).astype(np.float32)
-        cg_half_step(conf.indptr, conf.indices, conf.data, x, y, gram, self.cg_steps)
+        scratch = thread_scratch(x.shape[1])
+        cg_half_step(conf.indptr, conf.indices, conf.data, x, y, gram, self.cg_steps, scratch)
 
     def _loss(self, conf: sp.csr_matrix, x: np.ndarray, y: np.ndarray) -> float:
         """The training objective per liked entry (for the progress bar)."""

@@ -23,10 +23,11 @@ _FAST = {"contract", "afn", "reassoc"}  # no "nnan"/"ninf": a NaN must stay visi
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
-def cg_half_step(indptr, indices, confidence, x, y, gram, cg_steps):  # pragma: no cover - compiled
+def cg_half_step(indptr, indices, confidence, x, y, gram, cg_steps, scratch):  # pragma: no cover
     """Update every row of `x` in place by `cg_steps` conjugate-gradient steps on its normal equations.
 
     `gram` is YᵀY + λI (k × k, float32); rows without liked columns get x = 0, the exact solution.
+    `scratch` is (numba threads, 3, k) float32: each thread's residual and directions, allocated once.
     """
     n_rows, k = x.shape
     for u in numba.prange(n_rows):
@@ -35,9 +36,8 @@ def cg_half_step(indptr, indices, confidence, x, y, gram, cg_steps):  # pragma: 
         if start == end:
             xu[:] = 0.0
             continue
-        r = np.empty(k, np.float32)
-        p = np.empty(k, np.float32)
-        ap = np.empty(k, np.float32)
+        mine = scratch[numba.get_thread_id()]
+        r, p, ap = mine[0], mine[1], mine[2]
         # r = b - A x, with b = Σ c y and A x = gram x + Σ (c - 1) (y·x) y
         for a in range(k):
             acc = np.float32(0.0)
@@ -129,6 +129,11 @@ def normal_equations(
     yl = y64[cols]  # (m, k)
     a = y64.T @ y64 + regularization * np.eye(y.shape[1]) + (yl.T * (c - 1.0)) @ yl
     return a, c @ yl
+
+
+def thread_scratch(k: int) -> np.ndarray:
+    """The conjugate-gradient solver's per-thread working memory for `k` factors."""
+    return np.empty((numba.get_num_threads(), 3, k), dtype=np.float32)
 
 
 def dense_half_step(confidence: sp.csr_matrix, y: np.ndarray, regularization: float) -> np.ndarray:
