@@ -75,6 +75,8 @@ def test_web_app_serves_a_ranking_model_with_stars(pair: Recommender) -> None:
         assert body["items"][0]["because"]  # the liked movies behind it
         known = client.get("/users/1/recommendations", params={"n": 3}).json()["items"]
         assert len(known) == 3 and all(it["stars"] is not None for it in known)
+        predicted = client.post("/predict", json={"pairs": [{"user": 1, "item": FARGO}]}).json()
+        assert predicted["predictions"][0]["rating"] == pytest.approx(float(pair.ratings.predict(1, FARGO)))
     with TestClient(create_app(Recommender(pair.model), map_methods=["pca"])) as client:
         body = client.post("/recommendations", json={"ratings": ratings, "n": 3}).json()
         assert all(it["stars"] is None for it in body["items"])  # a ranking model alone shows no stars

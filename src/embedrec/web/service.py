@@ -142,11 +142,13 @@ class ModelService:
     def predict(
         self, pairs: list[tuple[int | str, int | str]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Predicted ratings for (known user, item or title) pairs; and how each title was read."""
+        """Predicted ratings for (known user, item or title) pairs; and how each title was read. A ranking
+        model with a companion rating model answers with the rating model's."""
         users = np.array([self.user_index(u) for u, _ in pairs], dtype=np.int64)
         matches = self.resolve([i for _, i in pairs])
         items = np.array([m.index for m in matches], dtype=np.int64)
-        values = self.model.predict(users, items, raw=False)
+        predictor = self.rec.ratings if self.rec.ratings is not None else self.model
+        values = predictor.predict(users, items, raw=False)
         out = [
             {"user": self.user_ids.raw_id(u), "item": self.item_ids.raw_id(i), "rating": float(v)}
             for u, i, v in zip(users, items, values, strict=True)

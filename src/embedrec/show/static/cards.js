@@ -4,7 +4,8 @@ import { displayTitle, el, plural, stars } from "embedrec/dom.js";
 import { starSlider } from "embedrec/ratings.js";
 
 /**
- * One card. opts: store (a RatingStore), score ("rating": a predicted rating, "similarity": a cosine, or
+ * One card. opts: store (a RatingStore), score ("rating": the predicted rating, item.stars, shown when the
+ * server has one (a ranking model alone has none), "similarity": a cosine, or
  * none), onMore(item) for "More like this" (null: no such button), onHover(id | null) as the mouse enters
  * and leaves it.
  */
