@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, write_section  # noqa: E402
 
 import embedrec  # noqa: E402
-from embedrec import ALS, BPR, EASE, DotBias, GenreProfile, MostPopular, predefined_split  # noqa: E402
+from embedrec import ALS, BPR, EASE, DotBias, GenreProfile, Item2Vec, MostPopular, predefined_split  # noqa: E402
 from embedrec.query.ranking import (  # noqa: E402
     metric_curve,
     new_user_report,
@@ -52,6 +52,7 @@ SPEED = {"factors": 64, "iterations": 15, "threads": 2}
 
 # (name, input, factory) per dataset; the regularisation of EASE grows with the number of users
 LIKES, WEIGHTED = "likes", "ratings as weights"
+OURS = ("ALS", "BPR", "EASE", "Item2Vec")  # embedrec's ranking models, by the start of their row names
 
 
 def our_models(dataset: str) -> list[tuple[str, str, Callable[[], Any]]]:
@@ -107,6 +108,8 @@ def run_split(dataset: str, fold: str, peers: dict[str, Callable[..., Any]]) -> 
 
     for name, data_input, make in our_models(dataset):
         ours(f"{name} ({data_input})", make)
+    # Item2Vec: word2vec on each user's items in time order, every rating an interaction (its own input)
+    ours("Item2Vec (every rating, in time order)", lambda: Item2Vec(workers=2, verbose=False))
     ours("MostPopular", lambda: MostPopular(THRESHOLD))
     ours("GenreProfile", GenreProfile)
     ours("DotBias + popularity prior (rating model)", lambda: DotBias(verbose=False), popularity=1.0)
@@ -178,10 +181,10 @@ def table(mean: dict[str, dict[str, Any]], folds: list[str]) -> list[str]:
 
 
 def verdict(mean: dict[str, dict[str, Any]], target: float | None) -> str:
-    ours, ours_best = best_of(mean, ("ALS", "BPR", "EASE"))
+    ours, ours_best = best_of(mean, OURS)
     strict, strict_best = best_of(mean, tuple(f"{m} ({LIKES})" for m in ("ALS", "BPR", "EASE")))
     pop = mean["MostPopular"]["ndcg"]
-    ranking = [n for n in mean if n.startswith(("ALS", "BPR", "EASE"))]
+    ranking = [n for n in mean if n.startswith(OURS)]
     worst = min(ranking, key=lambda n: mean[n]["ndcg"])
     text = (
         f"Best embedrec model: {ours}, NDCG@{K} {ours_best:.3f}; on likes alone (the issue's input) "
@@ -216,7 +219,7 @@ def plot_curves(curves: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     for ax, (dataset, by_model) in zip(axes[0], curves.items(), strict=True):
         for name in names:
             if name in by_model:
-                ours = name.startswith(("ALS", "BPR", "EASE"))
+                ours = name.startswith(OURS)
                 style = {"lw": 2.2 if ours else 1.3, "ls": "-" if ours else "--", "color": colours[name]}
                 ax.plot(ks, by_model[name], label=name, **style)
         ax.set_title(dataset)

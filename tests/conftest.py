@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,3 +100,33 @@ def serve():
     for server, thread in running:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def rewrite(
+    folder: Path,
+    arrays_fn: Callable[[dict[str, np.ndarray]], None] | None = None,
+    meta_fn: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Change a saved model's arrays and/or model.json, recomputing the weights' checksum and name."""
+    from safetensors.numpy import load, save
+
+    meta = json.loads((folder / "model.json").read_text())
+    weights = folder / meta["weights_file"]
+    arrays = dict(load(weights.read_bytes()))
+    if arrays_fn is not None:
+        arrays_fn(arrays)
+    blob = save(arrays)
+    digest = hashlib.sha256(blob).hexdigest()
+    weights.unlink()
+    meta["weights_file"], meta["weights_sha256"] = f"weights-{digest[:16]}.safetensors", digest
+    (folder / meta["weights_file"]).write_bytes(blob)
+    if meta_fn is not None:
+        meta_fn(meta)
+    (folder / "model.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture(scope="session")
+def tamper() -> Callable[..., None]:
+    """`tamper(folder, arrays_fn=None, meta_fn=None)`: damage a saved model as an attacker would, with
+    its checksum recomputed so that only validation can catch it."""
+    return rewrite

@@ -34,6 +34,9 @@ def imports(path: Path) -> list[tuple[str, bool]]:
     """(imported module, at top level?) for every import in a file."""
     tree = ast.parse(path.read_text())
     top = {id(node) for node in tree.body}
+    for node in tree.body:  # `try: import fcntl / except ImportError:` (a platform's module) is top level
+        if isinstance(node, ast.Try):
+            top |= {id(inner) for inner in node.body}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

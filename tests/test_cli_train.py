@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import embedrec
 from embedrec.cli.main import cli
 from embedrec.errors import UnknownIdError
 
@@ -56,7 +57,7 @@ def test_demo_reports_held_out_rmse_and_ranks_with_a_ranking_model(tmp_path: Pat
     assert "held out" in result.output and "EASE" in result.output and "ndcg" in result.output
     assert "ranked by EASE, stars by BayesianDotBias" in result.output
     for part in ("ranking", "rating"):
-        assert (tmp_path / "demo" / part / "model.safetensors").is_file()
+        assert embedrec.load_model(tmp_path / "demo" / part).is_fitted
 
 
 @pytest.mark.parametrize(

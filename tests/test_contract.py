@@ -25,6 +25,7 @@ from embedrec import (
     GenreProfile,
     GlobalMean,
     Interactions,
+    Item2Vec,
     MostPopular,
     NeuralCF,
     NotFittedError,
@@ -57,6 +58,7 @@ FACTORIES: dict[str, Callable[[], Estimator]] = {
     "BPR-softmax": lambda: BPR(n_factors=8, epochs=2, loss="softmax", weights="scaled", verbose=False),
     "EASE": lambda: EASE(min_rating=4),
     "EASE-scaled-pruned": lambda: EASE(100.0, weights="scaled", min_count=3),
+    "Item2Vec": lambda: Item2Vec(vector_size=8, epochs=2, workers=1, verbose=False),
 }
 TOY_STORY, STAR_WARS = 1, 50  # ML-100K ids
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedrec import compare_onehot_lookup, lookup, one_hot
+from embedrec.errors import ResourceError
 from embedrec.models.onehot import format_bytes
 
 
@@ -120,7 +121,8 @@ def test_lookup_rejects_non_matrix() -> None:
 
 
 def test_comparison_measures_and_stops_before_the_budget() -> None:
-    budget = 2 * 1024 * 1024  # 2 MiB: V=100 fits at batch 64, V=100_000 would need ~24 MiB
+    budget = 4 * 1024 * 1024  # 4 MiB: V=100 fits at batch 64; at V=100_000 the table (3.1 MiB) fits, the
+    # one-hot matrix (24 MiB) does not
     rows = compare_onehot_lookup((100, 100_000), batch=64, dim=8, memory_budget=budget, repeats=1)
     small, big = rows
     assert small.vocab_size == 100 and small.onehot_seconds is not None and small.note == ""
@@ -136,6 +138,16 @@ def test_comparison_rejects_bad_sizes() -> None:
         compare_onehot_lookup((0,))
     with pytest.raises(ValueError, match="positive"):
         compare_onehot_lookup((10,), batch=0)
+
+
+def test_comparison_refuses_a_weight_table_over_the_budget_before_allocating() -> None:
+    with pytest.raises(ResourceError, match=r"vocabulary size=1,000,000,000,000 would need 116.4 TiB.*"
+                       r"1.0 MiB budget.*largest vocabulary size that fits is 7,104"):  # fmt: skip
+        compare_onehot_lookup((1000, 10**12), memory_budget=2**20)
+    with pytest.raises(ResourceError, match="batch=100,000,000,000 would need"):
+        compare_onehot_lookup((1000,), batch=10**11)
+    with pytest.raises(ResourceError, match="n=10,000,000,000,000 would need"):
+        one_hot([1, 2], 10**13)
 
 
 def test_format_bytes() -> None:

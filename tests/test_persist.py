@@ -14,13 +14,18 @@ import embedrec
 from embedrec import DotBias, ModelFormatError, NotFittedError, ParameterError, load_model
 from embedrec.models.persist import FORMAT_VERSION
 
-GOLDEN = Path(__file__).parent / "golden" / "model_json_v2.json"
+GOLDEN = Path(__file__).parent / "golden" / "model_json_v3.json"
 
 
 @pytest.fixture()
 def model_copy(small_model_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the saved small model, free to damage."""
     return Path(shutil.copytree(small_model_dir, tmp_path / "model"))
+
+
+def weights_of(folder: Path) -> Path:
+    """The weights file a saved model's model.json names."""
+    return folder / json.loads((folder / "model.json").read_text())["weights_file"]
 
 
 def _one_line_error(path: Path, match: str) -> None:
@@ -53,9 +58,10 @@ def test_model_json_format_is_pinned(small_model_dir: Path) -> None:
     assert sorted(meta["params"]) == golden["dotbias_params"]
     assert sorted(meta["state"]) == golden["state_keys"]
     assert sorted(meta["state"]["item_ids"]) == golden["id_map_keys"]
-    assert meta["format"] == golden["format"] and meta["format_version"] == FORMAT_VERSION == 2
+    assert meta["format"] == golden["format"] and meta["format_version"] == FORMAT_VERSION == 3
     assert meta["model_type"] == "DotBias" and meta["embedrec_version"] == embedrec.__version__
-    assert sorted(p.name for p in small_model_dir.iterdir()) == ["model.json", "model.safetensors"]
+    assert sorted(p.name for p in small_model_dir.iterdir()) == ["model.json", meta["weights_file"]]
+    assert meta["weights_file"] == f"weights-{meta['weights_sha256'][:16]}.safetensors"
 
 
 def test_saved_meta_frames_round_trip_with_user_metadata(ml100k_dir: Path, tmp_path: Path) -> None:
@@ -85,12 +91,12 @@ def test_save_before_fit_raises(tmp_path: Path) -> None:
 
 def test_missing_directory_or_files(tmp_path: Path, model_copy: Path) -> None:
     _one_line_error(tmp_path / "nowhere", "not a saved model")
-    (model_copy / "model.safetensors").unlink()
+    weights_of(model_copy).unlink()
     _one_line_error(model_copy, "missing")
 
 
 def test_truncated_weights(model_copy: Path) -> None:
-    weights = model_copy / "model.safetensors"
+    weights = weights_of(model_copy)
     weights.write_bytes(weights.read_bytes()[:1000])
     _one_line_error(model_copy, "corrupt or truncated")
 
@@ -117,4 +123,4 @@ def test_unknown_model_type_and_inconsistent_params(model_copy: Path) -> None:
     meta_file.write_text(json.dumps({**meta, "model_type": "Nope"}))
     _one_line_error(model_copy, "unknown model type 'Nope'")
     meta_file.write_text(json.dumps({**meta, "params": {**meta["params"], "n_factors": -3}}))
-    _one_line_error(model_copy, "inconsistent")
+    _one_line_error(model_copy, "field .params.: n_factors must be a positive integer")

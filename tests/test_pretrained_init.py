@@ -67,3 +67,11 @@ def test_freeze_without_vectors_is_rejected() -> None:
         DotBias(freeze_items=True).fit(
             Interactions.from_arrays(np.array([0]), np.array([0]), np.array([3.0]))
         )
+
+
+def test_a_model_started_from_a_table_saves_and_loads(data: Interactions, tmp_path: Path) -> None:
+    table = embedrec.EmbeddingTable(np.ones((5, K), np.float32), data.item_ids.raw_ids[:5], name="mine")
+    model = DotBias(n_factors=K, epochs=1, pretrained_items=table, freeze_items=True, verbose=False).fit(data)
+    loaded = embedrec.load_model(model.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.item_factors_, model.item_factors_)
+    assert loaded.pretrained_items == "<EmbeddingTable mine>"  # where the start came from, as JSON can say it

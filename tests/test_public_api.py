@@ -4,6 +4,13 @@ import embedrec
 
 EXPECTED = {
     "ALS",
+    "word_similarity",
+    "analogy_accuracy",
+    "Word2Vec",
+    "Tokenizer",
+    "TextClassifier",
+    "LineCorpus",
+    "Item2Vec",
     "AnnIndex",
     "BPR",
     "BayesianDotBias",

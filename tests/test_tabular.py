@@ -182,7 +182,7 @@ def test_interactions_learn_a_product_of_two_ids() -> None:
     assert fm.embeddings_["user"].bias is not None
 
 
-GOLDEN = Path(__file__).parent / "golden" / "table_model_json_v2.json"
+GOLDEN = Path(__file__).parent / "golden" / "table_model_json_v3.json"
 
 
 def test_model_json_format_is_pinned(tmp_path: Path) -> None:
@@ -197,21 +197,22 @@ def test_model_json_format_is_pinned(tmp_path: Path) -> None:
     assert sorted(encoder["schema"][0]) == golden["schema_column_keys"]
     assert sorted(encoder["categories"][0]) == golden["categories_keys"]
     assert sorted(encoder["scalers"][0]) == golden["scaler_keys"]
-    assert sorted(load_file(str(path / "model.safetensors"))) == golden["tensors"]
+    assert sorted(load_file(str(path / meta["weights_file"]))) == golden["tensors"]
 
 
 def test_save_load_gives_identical_predictions(tmp_path: Path, classifier: TabularModel) -> None:
     X, _ = planted(300, seed=3)
     X.loc[0, "colour"] = "never seen"
     path = classifier.save(tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir()) == ["model.json", "model.safetensors"]
+    weights = path / json.loads((path / "model.json").read_text())["weights_file"]
+    assert sorted(p.name for p in path.iterdir()) == ["model.json", weights.name]
     loaded = load_model(path)
     np.testing.assert_array_equal(loaded.predict_proba(X), classifier.predict_proba(X))
     assert loaded.get_params() == classifier.get_params() and loaded.target_name_ == "level"
     np.testing.assert_array_equal(
         loaded.embeddings_["colour"].vectors, classifier.embeddings_["colour"].vectors
     )
-    (path / "model.safetensors").write_bytes(b"broken")
+    weights.write_bytes(b"broken")
     with pytest.raises(ModelFormatError, match="corrupt or truncated"):
         load_model(path)
     with pytest.raises(ModelFormatError, match="not a saved model"):

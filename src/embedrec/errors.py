@@ -41,13 +41,24 @@ class EmbedrecError(Exception):
 
     def __init__(self, message: str = "", *hints: Arg) -> None:
         self.template, self.hints = str(message), hints
-        super().__init__(self.template.format(*(h.python() for h in hints)) if hints else self.template)
+        super().__init__(_fill(self.template, [h.python() for h in hints]) if hints else self.template)
 
     def render(self, spell: Spelling | None = None) -> str:
         """The message with each argument spelled by `spell` (default: as Python, as `str` gives it)."""
         if not self.hints or spell is None:
             return str(self)
-        return self.template.format(*(spell(h) for h in self.hints))
+        return _fill(self.template, [spell(h) for h in self.hints])
+
+
+def _fill(template: str, parts: list[str]) -> str:
+    """The template's `{}` filled in order; where received text put stray braces into it, each `{}` is
+    replaced as it stands, so that building an error never raises an error of its own."""
+    try:
+        return template.format(*parts)
+    except (ValueError, IndexError, KeyError):
+        for part in parts:
+            template = template.replace("{}", part, 1)
+        return template
 
 
 class DataError(EmbedrecError, ValueError):

@@ -18,9 +18,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from embedrec.errors import ParameterError
 from embedrec.query.recommender import Recommender
 
 console = Console()
+MAX_TOP = 1000  # rows of the factors cross-tab: past this a terminal table is not read, only scrolled
 
 EXAMPLES = """
 Examples:
@@ -45,7 +47,9 @@ def explain(
     ] = None,
     user: Annotated[str | None, typer.Option("--user", "-u", help="Raw user id to explain.")] = None,
     item: Annotated[str | None, typer.Option("--item", "-i", help="Raw item id to explain.")] = None,
-    top: Annotated[int, typer.Option(help="Users and items in the factors cross-tab.", min=1)] = 15,
+    top: Annotated[
+        int, typer.Option(help=f"Users and items in the factors cross-tab (at most {MAX_TOP:,}).", min=1)
+    ] = 15,
     factors: Annotated[int, typer.Option(help="Factor values shown per user and item.", min=0)] = 4,
     batch: Annotated[int, typer.Option(help="Batch size of the onehot measurement.", min=1)] = 1024,
     dim: Annotated[int, typer.Option(help="Embedding size of the onehot measurement.", min=1)] = 32,
@@ -53,7 +57,12 @@ def explain(
         int, typer.Option(help="Largest vocabulary measured (powers of 10 from 1,000).", min=1000)
     ] = 1_000_000,
     budget_mib: Annotated[
-        int, typer.Option(help="Memory allowed for the one-hot matrix before that side stops (MiB).", min=1)
+        int,
+        typer.Option(
+            help="Memory allowed for the measurement (MiB): weight tables over it are refused, and the "
+            "one-hot side stops where its matrix would not fit.",
+            min=1,
+        ),
     ] = 1024,
 ) -> None:
     """Show how embeddings work: one-hot ≡ lookup, a model's factors, or why a user gets an item."""
@@ -227,13 +236,18 @@ def _crosstab(
 
 
 def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
+    if top > MAX_TOP:
+        raise ParameterError(
+            f"--top {top:,} would print a {top:,}-row table; the most it shows is {MAX_TOP:,}"
+        )
     rec = Recommender.load(model_dir)
     model = rec.model
     seen = model.seen_.tocsr()  # (n_users, n_items) training ratings
     user_counts = np.diff(seen.indptr)
     item_counts = np.bincount(seen.indices, minlength=seen.shape[1])
     users = np.argsort(-user_counts, kind="stable")[:top]
-    items = np.argsort(-item_counts, kind="stable")[:top]
+    # an item column takes at least 6 characters: no more are computed than a terminal row can show
+    items = np.argsort(-item_counts, kind="stable")[: min(top, max(1, console.width // 6))]
     corner = seen[users][:, items].tocoo()  # (top, top) sparse
     block = np.zeros(corner.shape, dtype=np.float32)
     known = np.zeros(corner.shape, dtype=bool)  # stored entries, whatever their value
@@ -241,10 +255,11 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
     known[corner.row, corner.col] = True
     uu, ii = np.meshgrid(users, items, indexing="ij")  # (top, top)
     predicted = model.predict(uu, ii, raw=False)
+    n_top_items = min(top, seen.shape[1])
 
     console.print(
         f"[bold]{type(model).__name__}[/] from {model_dir}: the {len(users)} most active users × the "
-        f"{len(items)} most rated items. [bold]Known[/] training ratings as they are; [cyan](blanks)[/] "
+        f"{n_top_items} most rated items. [bold]Known[/] training ratings as they are; [cyan](blanks)[/] "
         "filled with the model's predictions. A model learns factors so that their dot product (plus the "
         "biases) reproduces the known cells; the blanks then come for free."
     )
@@ -254,9 +269,9 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
         if console.measure(table, options=console.options.update_width(10_000)).maximum <= console.width:
             break
     console.print(table)
-    if n_cols < len(items):
+    if n_cols < n_top_items:
         console.print(
-            f"{len(items) - n_cols} more item columns do not fit this terminal's {console.width} columns; "
+            f"{n_top_items - n_cols} more item columns do not fit this terminal's {console.width} columns; "
             "widen it (or set COLUMNS) to see them.",
             style="yellow",
         )

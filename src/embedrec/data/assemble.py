@@ -198,7 +198,8 @@ def assemble(
                 else "is not valid"
             )
             raise DataError(
-                f"{prefix}{value_role} {values[row]:g} {what} (expected {expected})",
+                f"{prefix}{value_role} {'NaN' if np.isnan(values[row]) else format(values[row], 'g')} {what} "
+                f"(expected {expected})",
                 path=source,
                 line=line,
                 field=choice.name(value_role),

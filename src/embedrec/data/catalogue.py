@@ -17,9 +17,9 @@ import pandas as pd
 from embedrec.data.idmap import IdMap
 from embedrec.data.interactions import Interactions
 from embedrec.data.titles import TitleIndex, TitleMatch
-from embedrec.errors import DataError, UnknownIdError
+from embedrec.errors import DataError, ParameterError, UnknownIdError
 
-NO_GENRE = {"", "(no genres listed)", "unknown"}
+NO_GENRE = {"", "(no genres listed)"}  # ML-100K's "unknown" is a genre column of its own, kept
 SEARCH_FLOOR = 55.0  # fuzzy scores (0..100) below this are not shown as search results
 POPULARITY_WEIGHT = 4.0  # search ties go to the more rated title: up to this many score points
 
@@ -139,7 +139,10 @@ class Catalogue:
         """Indices (int64) of raw ids or titles; a single id or title gives one."""
         if items is None:
             return np.empty(0, dtype=np.int64)
-        values = [items] if isinstance(items, str | int | np.integer) else list(items)
+        try:
+            values = [items] if isinstance(items, str | int | np.integer) else list(items)
+        except TypeError:  # not iterable
+            raise ParameterError(f"expected item ids or titles, got {items!r:.60}") from None
         return np.array([self.index(v) for v in values], dtype=np.int64)
 
     def search(self, query: str, limit: int = 10) -> list[int]:

@@ -58,8 +58,10 @@ def read_delimited(
     item_meta: pd.DataFrame | None = None,
     user_meta: pd.DataFrame | None = None,
     origin: dict[str, Any] | None = None,
+    na_values: Sequence[str] = (),
 ) -> Interactions:
-    """Parse delimited text (separator and header sniffed unless given) into `Interactions`."""
+    """Parse delimited text (separator and header sniffed unless given) into `Interactions`; only empty
+    fields (and `na_values`) are missing: an id spelled NA or null is an id."""
     head_lines = sample_lines(text)
     if sep is None:
         sep = sniff_separator(text.name, head_lines)
@@ -77,7 +79,7 @@ def read_delimited(
     columns = _as_mapping(columns, len(first), text.name)
     rows = [split_fields(line, sep) for line in head_lines[int(header) :]]
     choice = choose_columns(profiles_of(names, rows), columns, text.name, header=bool(header))
-    arrays = _parse(text, sep, names, bool(header), choice, rows)
+    arrays = _parse(text, sep, names, bool(header), choice, rows, na_values)
 
     def where(row: int) -> tuple[int | None, str]:
         return line_of_row((text, bool(header)), row), ""
@@ -139,7 +141,13 @@ def _types(choice: ColumnChoice, rows: list[list[str]], size: int) -> dict[str, 
 
 
 def _parse(
-    text: FileText, sep: str, names: list[str], header: bool, choice: ColumnChoice, rows: list[list[str]]
+    text: FileText,
+    sep: str,
+    names: list[str],
+    header: bool,
+    choice: ColumnChoice,
+    rows: list[list[str]],
+    na_values: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """pyarrow CSV parse of just the chosen columns, retrying wider id types when int32 overflows."""
     internal = [f"c{j}" for j in range(len(names))]
@@ -164,6 +172,7 @@ def _parse(
                     include_columns=[f"c{p}" for p in choice.positions.values()],
                     column_types=types,
                     strings_can_be_null=True,
+                    null_values=["", *na_values],  # pyarrow's default list would drop ids spelled NA or null
                 ),
             )
             return _drain(reader, choice, estimate, text, header)

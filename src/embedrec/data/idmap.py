@@ -2,35 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from embedrec.errors import UnknownIdError
+from embedrec.errors import DataError, ParameterError, UnknownIdError
+
+ID_TYPES = (str, int, np.integer, float, np.floating)  # floats are looked up as they are (1.0 finds 1)
+_DIGITS = re.compile(r"\s*[+-]?[0-9]+\s*")  # ASCII digits only: int() also takes '²' and '٣'
 
 
 class IdMap:
     """Maps raw ids (ints or strings) to indices 0..n-1 and back; indices follow `raw_ids`' order."""
 
     def __init__(self, raw_ids: Sequence[Any] | np.ndarray, kind: str = "item") -> None:
-        raw = np.asarray(raw_ids)
+        try:
+            raw = np.asarray(raw_ids)
+        except (TypeError, ValueError):  # ragged nested sequences
+            raise DataError(f"{kind} ids must be a one-dimensional array of ids", field=kind) from None
         if raw.ndim != 1:
-            raise ValueError(f"{kind} ids must be one-dimensional, got shape {raw.shape}")
+            raise DataError(f"{kind} ids must be one-dimensional, got shape {raw.shape}", field=kind)
         if raw.dtype.kind in "iu":
+            if raw.dtype == np.uint64 and raw.size and int(raw.max()) >= 2**63:
+                raise DataError(f"{kind} id {int(raw.max())} does not fit in 64 bits", field=kind)
             raw = raw.astype(np.int64)
         elif raw.dtype.kind in "OUS":
             raw = np.array([str(r) for r in raw], dtype=object)
         else:
-            raise ValueError(f"{kind} ids must be integers or strings, got dtype {raw.dtype}")
+            raise DataError(f"{kind} ids must be integers or strings, got dtype {raw.dtype}", field=kind)
         raw.setflags(write=False)
         self.kind = kind
         self._raw = raw
         self._index = pd.Index(raw)
         if not self._index.is_unique:
             dup = self._index[self._index.duplicated()][0]
-            raise ValueError(f"{kind} id {dup!r} appears twice in the id map")
+            raise DataError(f"{kind} id {dup!r} appears twice in the id map", field=kind)
 
     @property
     def raw_ids(self) -> np.ndarray:
@@ -56,8 +65,13 @@ class IdMap:
         )
 
     def _coerce(self, raw_id: Any) -> Any:
+        """A raw id as this map stores it: ints (also spelled as ASCII digits) or strings."""
+        if not isinstance(raw_id, ID_TYPES) or isinstance(raw_id, bool | np.bool_):
+            raise ParameterError(
+                f"a {self.kind} id must be an integer or a string, got {type(raw_id).__name__} {raw_id!r:.60}"
+            )
         if self.is_integer:
-            if isinstance(raw_id, str) and raw_id.strip().lstrip("-").isdigit():
+            if isinstance(raw_id, str) and _DIGITS.fullmatch(raw_id):
                 return int(raw_id)
             if isinstance(raw_id, np.integer):
                 return int(raw_id)
@@ -67,7 +81,7 @@ class IdMap:
     def __contains__(self, raw_id: Any) -> bool:
         try:
             return self._coerce(raw_id) in self._index
-        except TypeError:
+        except (TypeError, ParameterError):
             return False
 
     def index(self, raw_id: Any) -> int:
@@ -75,17 +89,24 @@ class IdMap:
         key = self._coerce(raw_id)
         try:
             return int(self._index.get_loc(key))
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, pd.errors.InvalidIndexError):
             raise UnknownIdError(self.kind, raw_id) from None
 
     def indices(self, raw_ids: Iterable[Any] | np.ndarray) -> np.ndarray:
         """Indices (int32) of many raw ids; raises UnknownIdError on the first unknown one."""
-        values = np.asarray(list(raw_ids) if not isinstance(raw_ids, np.ndarray) else raw_ids)
+        try:
+            values = np.asarray(list(raw_ids) if not isinstance(raw_ids, np.ndarray) else raw_ids)
+        except (TypeError, ValueError):  # not iterable, or ragged
+            raise ParameterError(
+                f"{self.kind} ids must be an array or a list of ids, got {raw_ids!r:.60}"
+            ) from None
         if values.size == 0:
             return np.empty(0, dtype=np.int32)
         if self.is_integer and values.dtype.kind not in "iu":
             values = np.array([self._coerce(v) for v in values.ravel()], dtype=object)
         elif not self.is_integer:
+            if values.dtype.kind == "O":
+                values = np.array([self._coerce(v) for v in values.ravel()], dtype=object)
             values = values.astype(str).astype(object)
         found = self._index.get_indexer(values.ravel())
         missing = np.flatnonzero(found < 0)
@@ -119,8 +140,8 @@ class IdMap:
 
     def raw_id(self, index: int) -> Any:
         """The raw id at one index, as a plain Python int or str."""
-        if not 0 <= int(index) < len(self):
-            raise IndexError(f"{self.kind} index {index} is outside 0..{len(self) - 1}")
+        if not isinstance(index, int | np.integer) or not 0 <= int(index) < len(self):
+            raise UnknownIdError(self.kind, index, f"index outside 0..{len(self) - 1}")
         value = self._raw[int(index)]
         return int(value) if self.is_integer else str(value)
 

@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from embedrec.data.idmap import IdMap
-from embedrec.errors import DataError
+from embedrec.errors import DataError, ParameterError
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,22 @@ class RatingScale:
     step: float | None = None
 
     def __post_init__(self) -> None:
-        if not np.isfinite([self.low, self.high]).all() or self.low >= self.high:
-            raise ValueError(f"rating scale needs low < high, got {self.low}..{self.high}")
+        numbers = (self.low, self.high) + (() if self.step is None else (self.step,))
+        if not all(isinstance(x, int | float | np.integer | np.floating) for x in numbers):
+            raise ParameterError(f"a rating scale is two numbers (and a step), got {numbers!r}")
+        if not np.isfinite(numbers).all() or self.low >= self.high:
+            raise ParameterError(f"rating scale needs finite low < high, got {self.low}..{self.high}")
+        if self.step is not None and self.step <= 0:
+            raise ParameterError(f"a rating scale's step must be positive, got {self.step}")
+
+    @classmethod
+    def coerce(cls, scale: Any) -> RatingScale | None:
+        """None, a RatingScale, or (low, high[, step]) as a RatingScale; ParameterError otherwise."""
+        if scale is None or isinstance(scale, RatingScale):
+            return scale
+        if isinstance(scale, tuple | list) and len(scale) in (2, 3):
+            return cls(*scale)
+        raise ParameterError(f"scale must be a RatingScale or (low, high[, step]), got {scale!r:.60}")
 
     @classmethod
     def infer(cls, ratings: np.ndarray) -> RatingScale:
@@ -36,8 +50,9 @@ class RatingScale:
         if values.size == 0:
             return cls(0.0, 1.0, None)
         low, high = float(values[0]), float(values[-1])
-        if low == high:
-            return cls(low, low + 1.0, 1.0)
+        if low == high:  # one value: a scale one step wide (wider where 1 vanishes in low's precision)
+            step = max(1.0, abs(low) * 2.0**-20)
+            return cls(low, low + step, step)
         step = float(np.min(np.diff(values)))
         on_grid = np.allclose((values - low) / step, np.round((values - low) / step))
         return cls(low, high, round(step, 6) if on_grid else None)
@@ -69,8 +84,11 @@ def _factorize(raw: np.ndarray, kind: str, in_place: bool = False) -> tuple[np.n
                 block = raw[start : start + (1 << 20)]
                 block[:] = position[block]
             return raw, uniques
-    codes, uniques = pd.factorize(raw, sort=True)
-    return codes.astype(np.int32), IdMap(np.asarray(uniques), kind=kind)
+    try:
+        codes, uniques = pd.factorize(raw, sort=True)
+    except TypeError:  # mixed ids (1 and "a") do not sort: as the id map would, compare them as strings
+        codes, uniques = pd.factorize(np.array([str(r) for r in raw], dtype=object), sort=True)
+    return codes.astype(np.int32), IdMap(np.asarray(uniques, dtype=uniques.dtype), kind=kind)
 
 
 class Interactions:
@@ -95,11 +113,14 @@ class Interactions:
         origin: Mapping[str, Any] | None = None,
     ) -> None:
         copy = not getattr(self, "_adopt", False)
+        for name, ids in (("user_ids", user_ids), ("item_ids", item_ids)):
+            if not isinstance(ids, IdMap):
+                raise ParameterError(f"{name} must be an IdMap, got {type(ids).__name__}")
         self.users = _frozen(users, np.int32, "users", copy)
         self.items = _frozen(items, np.int32, "items", copy)
         n = len(self.users)
         if len(self.items) != n:
-            raise ValueError(f"users has {n} rows but items has {len(self.items)}")
+            raise DataError(f"users has {n} rows but items has {len(self.items)}", field="items")
         self.ratings = (
             _frozen(ratings, np.float32, "ratings", copy)
             if ratings is not None
@@ -110,7 +131,7 @@ class Interactions:
         )
         for name, arr in (("ratings", self.ratings), ("timestamps", self.timestamps)):
             if arr is not None and len(arr) != n:
-                raise ValueError(f"{name} has {len(arr)} rows but users has {n}")
+                raise DataError(f"{name} has {len(arr)} rows but users has {n}", field=name)
         self.user_ids, self.item_ids = user_ids, item_ids
         _check_range(self.users, len(user_ids), "user")
         _check_range(self.items, len(item_ids), "item")
@@ -118,6 +139,7 @@ class Interactions:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(f"row {row}: rating {self.ratings[row]} is not a finite number", field="rating")
+        scale = RatingScale.coerce(scale)
         self.scale = scale if scale is not None else RatingScale.infer(self.ratings)
         if n:
             outside = (self.ratings < self.scale.low - 1e-6) | (self.ratings > self.scale.high + 1e-6)
@@ -179,10 +201,16 @@ class Interactions:
         origin: Mapping[str, Any] | None = None,
     ) -> Interactions:
         """`from_arrays`; `consume=True` (arrays a reader just parsed) reuses the inputs in place."""
-        raw_users, raw_items = np.asarray(raw_users), np.asarray(raw_items)
+        raw_users, raw_items = _ids(raw_users, "user"), _ids(raw_items, "item")
+        if len(raw_users) != len(raw_items):
+            raise DataError(f"{len(raw_users)} users but {len(raw_items)} items", field="items")
         if not consume:  # never alias or freeze the caller's arrays
-            ratings = None if ratings is None else np.array(ratings, dtype=np.float32)
-            timestamps = None if timestamps is None else np.array(timestamps, dtype=np.int64)
+            ratings = None if ratings is None else _numbers(ratings, np.float32, "rating")
+            timestamps = None if timestamps is None else _numbers(timestamps, np.int64, "timestamp")
+        for name, column in (("ratings", ratings), ("timestamps", timestamps)):
+            if column is not None and len(column) != len(raw_users):
+                raise DataError(f"{name} has {len(column)} rows but users has {len(raw_users)}", field=name)
+        scale = RatingScale.coerce(scale)
         if user_ids is None:
             users, user_ids = _factorize(raw_users, "user", in_place=consume)
         else:
@@ -336,10 +364,34 @@ class Interactions:
         return [str(r) for r in self.item_ids.raw_ids]
 
 
+def _ids(raw: Any, kind: str) -> np.ndarray:
+    """Raw ids as a 1-D array (ints or strings), or a DataError naming the column."""
+    try:
+        values = np.asarray(raw)
+    except (TypeError, ValueError):
+        values = np.empty((0, 0))
+    if values.ndim != 1:
+        raise DataError(f"{kind} ids must be a one-dimensional array, got {type(raw).__name__}", field=kind)
+    if values.size and values.dtype.kind not in "iuOUS":
+        raise DataError(f"{kind} ids must be integers or strings, got dtype {values.dtype}", field=kind)
+    return values
+
+
+def _numbers(values: Any, dtype: type, name: str) -> np.ndarray:
+    """A copy of `values` as a 1-D `dtype` array, or a DataError naming the column."""
+    try:
+        out = np.array(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{name}s must be numbers, got {values!r:.60}", field=name) from None
+    if out.ndim != 1:
+        raise DataError(f"{name}s must be a one-dimensional array, got shape {out.shape}", field=name)
+    return out
+
+
 def _frozen(arr: Any, dtype: type, name: str, copy: bool) -> np.ndarray:
     values = np.asarray(arr)
     if values.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {values.shape}")
+        raise DataError(f"{name} must be one-dimensional, got shape {values.shape}", field=name)
     if values.dtype.kind not in "iuf" and values.size:
         raise DataError(f"{name} must be numeric, got dtype {values.dtype}", field=name)
     out = values.astype(dtype, copy=copy)  # copy=True: never alias the caller's array
@@ -349,14 +401,16 @@ def _frozen(arr: Any, dtype: type, name: str, copy: bool) -> np.ndarray:
 
 def _check_range(idx: np.ndarray, n: int, kind: str) -> None:
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        raise ValueError(f"{kind} indices must lie in 0..{n - 1}")
+        raise DataError(f"{kind} indices must lie in 0..{n - 1}", field=kind)
 
 
 def _aligned(meta: pd.DataFrame | None, n: int, kind: str) -> pd.DataFrame | None:
     if meta is None:
         return None
+    if not isinstance(meta, pd.DataFrame):
+        raise ParameterError(f"{kind}_meta must be a pandas DataFrame, got {type(meta).__name__}")
     if len(meta) != n:
-        raise ValueError(f"{kind} metadata has {len(meta)} rows, expected one per {kind} ({n})")
+        raise DataError(f"{kind} metadata has {len(meta)} rows, expected one per {kind} ({n})")
     return meta
 
 
@@ -364,6 +418,8 @@ def _reindex(meta: pd.DataFrame | None, ids: IdMap) -> pd.DataFrame | None:
     """Metadata indexed by raw id -> one row per index (missing ids get empty rows)."""
     if meta is None:
         return None
+    if not isinstance(meta, pd.DataFrame):
+        raise ParameterError(f"{ids.kind}_meta must be a pandas DataFrame, got {type(meta).__name__}")
     out = meta[~meta.index.duplicated(keep="last")].reindex(ids.raw_ids)
     return out.reset_index(drop=True)
 

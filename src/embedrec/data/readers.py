@@ -8,6 +8,8 @@ file beside it gets its titles from there.
 
 from __future__ import annotations
 
+import codecs
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,6 +43,7 @@ def read_ratings(
     encoding: str = "utf-8",
     items: str | Path | None = None,
     item_columns: Mapping[str, str | int] | None = None,
+    na_values: Sequence[str] = (),
 ) -> Interactions:
     """Read ratings from a file (CSV/TSV/`::`/JSON lines/Parquet, compressed or not), folder or zip.
 
@@ -49,8 +52,10 @@ def read_ratings(
     column"), or names a headerless file's columns in order; otherwise names, then values, decide, and
     a file where two columns could each be the rating or the time is refused. `scale` declares the rating
     range (low, high). `items` is a metadata file (titles, years, genres) whose columns `item_columns`
-    maps (id, title, year, genres). `.origin` of the result says which column was read as what.
+    maps (id, title, year, genres). `.origin` of the result says which column was read as what. Ids are
+    data: only an empty field is missing, unless `na_values` lists more (``["NA", "null"]``).
     """
+    check_arguments(path, sep, header, encoding, na_values)
     path = Path(path)
     if not path.exists():
         raise DataError("no such file or folder", path=str(path))
@@ -59,9 +64,9 @@ def read_ratings(
     if not explicit and is_movielens(path):
         data = read_movielens(path, scale=scale)
     elif path.is_dir():
-        data = _read_file(_ratings_in(path), sep, header, columns, scale, encoding)
+        data = _read_file(_ratings_in(path), sep, header, columns, scale, encoding, na_values)
     else:
-        data = _read_file(path, sep, header, columns, scale, encoding)
+        data = _read_file(path, sep, header, columns, scale, encoding, na_values)
     if items is not None:
         return attach_items(data, read_items(items, columns=item_columns, encoding=encoding), str(items))
     if item_columns is not None:
@@ -84,6 +89,7 @@ def _read_file(
     columns: Columns,
     scale: RatingScale | None,
     encoding: str,
+    na_values: Sequence[str] = (),
 ) -> Interactions:
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, columns, scale)
@@ -113,7 +119,30 @@ def _read_file(
         if columns is not None and not isinstance(columns, Mapping):
             raise ParameterError("{} must map roles to JSON keys for JSON lines", Arg("columns"))
         return read_json_lines(text, columns=columns, scale=scale)
-    return read_delimited(text, sep=sep, header=header, columns=columns, scale=scale)
+    return read_delimited(text, sep=sep, header=header, columns=columns, scale=scale, na_values=na_values)
+
+
+def check_arguments(path: object, sep: object, header: object, encoding: object, na_values: object) -> None:
+    """A ParameterError naming the first argument of `read_ratings` of a type or value it cannot use."""
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise ParameterError("{} must name a file or folder, got " + _got(path), Arg("path"))
+    if sep is not None and (not isinstance(sep, str) or not sep or sep in '\r\n"'):
+        raise ParameterError("{} must be a separator such as ',' or '::', got " + _got(sep), Arg("sep"))
+    if header is not None and not isinstance(header, bool):
+        raise ParameterError("{} must be True, False or None (sniffed), got " + _got(header), Arg("header"))
+    try:
+        codecs.lookup(encoding)  # type: ignore[arg-type]
+    except (LookupError, TypeError):
+        raise ParameterError(
+            "unknown {} " + _got(encoding) + " (e.g. 'utf-8', 'latin-1')", Arg("encoding")
+        ) from None
+    if not isinstance(na_values, list | tuple) or not all(isinstance(v, str) for v in na_values):
+        raise ParameterError("{} must be a list of strings, got " + _got(na_values), Arg("na_values"))
+
+
+def _got(value: object) -> str:
+    """A received value as message text: its repr, cut short, braces doubled for the template."""
+    return repr(value)[:60].replace("{", "{{").replace("}", "}}")
 
 
 def _ratings_in(folder: Path) -> Path:
@@ -186,7 +215,7 @@ def _as_scale(scale: RatingScale | tuple[float, float] | None) -> RatingScale | 
         return scale
     try:
         return RatingScale(float(scale[0]), float(scale[1]), *(scale[2:] if len(scale) > 2 else ()))
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, KeyError):
         got = repr(scale).replace("{", "{{").replace("}", "}}")
         raise ParameterError(
             f"{{}} must be (low, high), e.g. {{}}; got {got}", Arg("scale"), Arg("scale", (1, 5))

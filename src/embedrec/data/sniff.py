@@ -31,7 +31,10 @@ def sample_lines(text: FileText) -> list[str]:
         raise DataError(
             f"unknown encoding {text.encoding!r} (expected e.g. 'utf-8' or 'latin-1')", path=text.name
         ) from None
-    return [line for line in decoded.splitlines() if line.strip()][:SAMPLE_LINES]
+    lines = [line for line in decoded.splitlines() if line.strip()][:SAMPLE_LINES]
+    if not lines:  # str.strip() takes control characters such as 0x1c-0x1f for whitespace
+        raise DataError("no text lines: only whitespace and control characters", path=text.name, line=1)
+    return lines
 
 
 def split_fields(line: str, sep: str) -> list[str]:

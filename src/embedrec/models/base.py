@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from embedrec.checks import check_memory
 from embedrec.data.idmap import IdMap
 from embedrec.data.interactions import Interactions, RatingScale
 from embedrec.errors import DataError, NotFittedError, ParameterError, UnknownIdError, UnsupportedQueryError
-from embedrec.models.persist import frame_from_json, frame_to_json, register, save_model
+from embedrec.models.persist import register, save_model
+from embedrec.models.saved import SavedState, frame_from_json, frame_to_json
 
 # what an estimator may be able to do, and how a refusal says it
 CAPABILITIES = {
@@ -78,7 +80,7 @@ class Params:
 
 
 class Saveable(Params):
-    """A fitted object saved as named arrays (model.safetensors) plus JSON state (model.json)."""
+    """A fitted object saved as named arrays (a safetensors file) plus JSON state (model.json)."""
 
     _array_names: ClassVar[tuple[str, ...]] = ()  # fitted arrays saved as they are
     _fitted_attribute: ClassVar[str] = "fingerprint_"  # set by every fit: tells fitted from not
@@ -94,7 +96,7 @@ class Saveable(Params):
             )
 
     def save(self, path: str | Path) -> Path:
-        """Save to a directory (model.safetensors + model.json), atomically; returns the path."""
+        """Save to a directory (safetensors weights + model.json) as one atomic commit; returns the path."""
         self._check_fitted()
         return save_model(self, path)
 
@@ -107,9 +109,29 @@ class Saveable(Params):
         return {}
 
     def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-        """Restore what `_state_arrays` and `_state_json` saved."""
+        """Restore what `_state_arrays` and `_state_json` saved (after `_check_saved` passed)."""
         for name in self._array_names:
             setattr(self, name, arrays[name])
+
+    def _check_saved(self, saved: SavedState) -> None:
+        """Validate a saved state before `_load_state` (ModelFormatError naming the field): the arrays
+        `_saved_shapes` lists, with their dtype and shape; floating arrays of `_array_names` finite."""
+        shapes = self._saved_shapes(saved)
+        for name, spec in (shapes or {}).items():
+            if spec is not None:  # None: an optional array this file does not have
+                saved.array(name, *spec)
+        for name in self._array_names:  # arrays a subclass added without declaring them: present, finite
+            if shapes is None or name not in shapes:
+                a = saved.arrays.get(name)
+                saved.array(name, a.dtype if a is not None else np.float32, a.shape if a is not None else ())
+        if shapes is not None:
+            saved.unexpected()
+
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]] | None] | None:
+        """{array name: (dtype, shape)} of everything this model saves, from the JSON state already
+        checked (None for an optional array a file lacks); None where a model does not list them (then
+        only presence and finiteness are checked)."""
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,12 +171,31 @@ class Estimator(Saveable):
         """Learn from `train` (starting over), optionally early-stopping on `valid`; returns self."""
         self._validate()
         self._check_train(train, valid)
+        self._check_memory(train)
         self._fit(train, valid)
         self._set_data_state(train)
         return self
 
     def _validate(self) -> None:
         """Check the hyper-parameters (ParameterError naming the bad one); called first by `fit`."""
+
+    def _fit_bytes(self, n_users: int, n_items: int, n_ratings: int, n_factors: int) -> float:
+        """An estimate of the memory `fit` allocates on data of this size with `n_factors` factors
+        (models whose size grows with a parameter override it, and `_check_memory` uses it)."""
+        return 0.0
+
+    def _check_memory(self, train: Interactions) -> None:
+        """A one-line ResourceError before fitting when the estimate exceeds the memory budget,
+        naming the largest `n_factors` that fits (checks.check_memory)."""
+        if not hasattr(self, "n_factors"):
+            return
+        shape = (train.n_users, train.n_items, len(train))
+        check_memory(
+            "n_factors",
+            int(self.n_factors),
+            lambda k: self._fit_bytes(*shape, k),
+            f"fitting {type(self).__name__} on {shape[0]:,} users × {shape[1]:,} items",
+        )
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         raise NotImplementedError
@@ -221,8 +262,11 @@ class Estimator(Saveable):
 
     def _indices(self, values: Any, kind: str, raw: bool) -> np.ndarray:
         ids = self.user_ids_ if kind == "user" else self.item_ids_
-        arr = np.asarray(values)
-        if arr.dtype == object and arr.ndim == 0 and not isinstance(arr.item(), str | int):
+        try:
+            arr = np.asarray(values)
+        except (TypeError, ValueError):  # ragged nested lists
+            arr = np.empty(0, dtype=object).reshape(0, 0, 0)
+        if arr.ndim > 2 or (arr.dtype == object and arr.ndim == 0 and not isinstance(arr.item(), str | int)):
             raise ParameterError(f"{kind}s must be ids or arrays of ids, got {type(values).__name__}")
         if raw:
             return ids.indices(arr.ravel()).reshape(arr.shape).astype(np.int64)
@@ -332,6 +376,24 @@ class Estimator(Saveable):
             "data_fingerprint": self.fingerprint_,
             "train_origin": self.train_origin_,
         }
+
+    def _check_saved(self, saved: SavedState) -> None:
+        """The data state every estimator saves: id maps, scale, metadata and the training matrix."""
+        users, items = saved.id_map("user_ids", "user"), saved.id_map("item_ids", "item")  # their sizes
+        saved.n_users, saved.n_items = users, items
+        saved.scale("scale")
+        saved.frame("user_meta", users)
+        saved.frame("item_meta", items)
+        saved.value("data_fingerprint", str)
+        indptr = saved.array("seen.indptr", np.int64, (users + 1,))
+        if indptr[0] != 0 or (np.diff(indptr) < 0).any():
+            saved.fail("seen.indptr", "row offsets must start at 0 and never decrease")
+        nnz = int(indptr[-1])
+        if nnz > users * items:
+            saved.fail("seen.indptr", f"{nnz:,} ratings do not fit {users:,} users × {items:,} items")
+        saved.indices("seen.indices", np.int32, (nnz,), items)
+        saved.array("seen.data", np.float32, (nnz,))
+        super()._check_saved(saved)
 
     def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         self.user_ids_ = IdMap.from_json(state["user_ids"])

@@ -13,6 +13,7 @@ from embedrec.data.interactions import Interactions
 from embedrec.errors import DataError
 from embedrec.models.base import Estimator, FoldedUser, Term
 from embedrec.models.factor import FactorModel
+from embedrec.models.saved import SavedState
 
 
 class GlobalMean(Estimator):
@@ -35,6 +36,13 @@ class GlobalMean(Estimator):
     def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         self.global_mean_ = float(state["global_mean"])
         super()._load_state(arrays, state)
+
+    def _check_saved(self, saved: SavedState) -> None:
+        saved.number("global_mean")
+        super()._check_saved(saved)
+
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        return {}
 
 
 class BiasBaseline(FactorModel):
@@ -118,6 +126,9 @@ class MostPopular(Estimator):
 
     _array_names = ("popularity_",)
 
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        return {"popularity_": (np.float32, (saved.n_items,))}
+
 
 class GenreProfile(Estimator):
     """The "categories" recommender: a user's mean rating per genre, averaged over a movie's genres.
@@ -190,3 +201,15 @@ class GenreProfile(Estimator):
     def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         self.genres_ = list(state["genres"])
         super()._load_state(arrays, state)
+
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        genres = saved.value("genres", list)
+        if not all(isinstance(g, str) for g in genres):
+            saved.fail("state.genres", "expected a list of genre names")
+        users, items, n = saved.n_users, saved.n_items, len(genres)
+        return {
+            "item_genres_": (np.float32, (items, n)),
+            "profile_": (np.float32, (users, n)),
+            "user_mean_": (np.float32, (users,)),
+            "tiebreak_": (np.float32, (items,)),
+        }

@@ -241,6 +241,14 @@ class DotBias(SigmoidFactorModel):
     def _config(self) -> TrainConfig:
         return TrainConfig.from_model(self, f"DotBias k={self.n_factors}")
 
+    def _fit_bytes(self, n_users: int, n_items: int, n_ratings: int, n_factors: int) -> float:
+        """Tables, gradients and two AdamW moments (and the copies made at the end): 6 floats per
+        parameter; a batch's lookups; the training arrays. Measured on ML-100K at 1,024 factors: 95 MiB
+        peak for an estimate of 113 MiB."""
+        rows = n_users + n_items + (n_items if self.implicit else 0)
+        batch = min(int(self.batch_size), n_ratings)
+        return 4.0 * (6 * rows * (n_factors + 1) + 12 * batch * n_factors) + 40.0 * n_ratings
+
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         """Learn factors and biases with the shared loop, early-stopping on `valid` when `patience` is set."""
         low, high = self._y_range(train.scale.low, train.scale.high)

@@ -17,6 +17,7 @@ import numpy as np
 
 from embedrec.checks import check_non_negative
 from embedrec.models.base import CAPABILITIES, Estimator, FoldedUser, Term
+from embedrec.models.saved import SavedState
 from embedrec.scoring import dot_rows, one_blas_thread
 
 PRIOR_SAMPLE = 20_000  # training ratings sampled to estimate the residual variance of the fold-in prior
@@ -43,6 +44,23 @@ class FactorModel(Estimator):
     def _load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         self.global_bias_ = float(state["global_bias"])
         super()._load_state(arrays, state)
+
+    def _check_saved(self, saved: SavedState) -> None:
+        saved.number("global_bias")
+        super()._check_saved(saved)
+
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """Factors (n, k) and biases (n,) in float32; k is `n_factors` where the model has one."""
+        users, items = saved.n_users, saved.n_items
+        found = saved.arrays.get("user_factors_")
+        k = found.shape[1] if found is not None and found.ndim == 2 else 0
+        k = int(getattr(self, "n_factors", k))
+        return {
+            "user_factors_": (np.float32, (users, k)),
+            "item_factors_": (np.float32, (items, k)),
+            "user_bias_": (np.float32, (users,)),
+            "item_bias_": (np.float32, (items,)),
+        }
 
     # -- the link ----------------------------------------------------------------------------------
     def link(self, raw: np.ndarray) -> np.ndarray:

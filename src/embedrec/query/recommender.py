@@ -86,9 +86,14 @@ class Recommender:
     # -- ids -----------------------------------------------------------------------------------------
     def _users(self, users: Any) -> tuple[np.ndarray, bool]:
         ids = self.model.user_ids_
-        if np.ndim(users) == 0:
+        if isinstance(users, str | int | np.integer | float | np.floating | dict | set):
             return np.array([ids.index(users)], dtype=np.int64), True
-        return ids.indices(np.asarray(users)).astype(np.int64), False
+        found = ids.indices(users)
+        if found.ndim != 1:
+            raise ParameterError(
+                f"users must be one id or a one-dimensional array of ids, got shape {found.shape}"
+            )
+        return found.astype(np.int64), False
 
     def _prior(self, popularity: float | None) -> np.ndarray | None:
         weight = self.popularity if popularity is None else check_non_negative("popularity", popularity)
@@ -122,6 +127,9 @@ class Recommender:
         """
         self.model.require("recommend")
         n = check_n(n)
+        _check_flag("exclude_seen", exclude_seen)
+        if exact is not None:
+            _check_flag("exact", exact)
         uidx, single = self._users(users)
         cand = None if items is None else np.unique(self.catalogue.indices(items))
         banned = self.catalogue.indices(exclude)
@@ -292,7 +300,10 @@ class Recommender:
         self, items: Iterable[Any], n: int = 10, **kwargs: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-`n` (raw item ids, preference scores) for a new user who liked these items (ids or titles)."""
-        liked = list(items) if not isinstance(items, str | int) else [items]
+        try:
+            liked = [items] if isinstance(items, str | int | np.integer) else list(items)
+        except TypeError:
+            raise ParameterError(f"items must be item ids or titles, got {items!r:.60}") from None
         if not liked:
             raise DataError("no items given: name at least one liked item", field="items")
         return self.recommend_for(self.fold_in(liked, liked=True), n, **kwargs)
@@ -313,7 +324,8 @@ class Recommender:
         i = self.catalogue.index(item)
         rare = self.counts < floor
         if metric == "cosine" and len(vectors) >= ANN_THRESHOLD:
-            found, sims = self._index("cosine").query(vectors[[i]], n + 1 + int(rare.sum()))
+            want = min(len(vectors), n + 1 + int(rare.sum()))  # an ANN query allocates `want` per row
+            found, sims = self._index("cosine").query(vectors[[i]], want)
             keep = (found[0] != i) & (found[0] >= 0)
             keep &= ~rare[np.maximum(found[0], 0)]
             return self.model.item_ids_.raw_ids[found[0][keep][:n]], sims[0][keep][:n]
@@ -324,8 +336,7 @@ class Recommender:
         n = check_n(n)
         fn = pick(SIMILARITIES, metric, "metric")
         vectors = self.model.user_vectors()
-        uidx, _ = self._users(user)
-        return self._nearest(vectors, int(uidx[0]), n, fn, None, self.model.user_ids_)
+        return self._nearest(vectors, self._one_user(user), n, fn, None, self.model.user_ids_)
 
     @staticmethod
     def _nearest(
@@ -344,14 +355,19 @@ class Recommender:
     def predict(self, user: Any, items: Any) -> np.ndarray:
         """Predicted ratings of one known user for items (raw ids or titles)."""
         self.model.require("predict")
-        uidx, _ = self._users(user)
+        u = self._one_user(user)
         idx = self.catalogue.indices(items)
-        return self.model.predict_indices(np.full(len(idx), uidx[0]), idx)
+        return self.model.predict_indices(np.full(len(idx), u), idx)
+
+    def _one_user(self, user: Any) -> int:
+        uidx, _ = self._users(user)
+        if len(uidx) != 1:
+            raise ParameterError(f"expected one user id, got {len(uidx)}")
+        return int(uidx[0])
 
     def explain(self, user: Any, item: Any) -> Explanation:
         """Why `item` scores as it does for a known `user`: terms that add up to the score exactly."""
-        uidx, _ = self._users(user)
-        u = int(uidx[0])
+        u = self._one_user(user)
         return self._explanation(u, self.catalogue.index(item), self.model.user_ids_.raw_id(u))
 
     def explain_folded(self, user: FoldedUser, item: Any) -> Explanation:
@@ -444,3 +460,8 @@ def _check_count(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise ParameterError(f"{name} must be an integer >= 0, got {value!r}")
     return int(value)
+
+
+def _check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{name} must be True or False, got {value!r:.60}")

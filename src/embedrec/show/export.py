@@ -1,6 +1,7 @@
 """Export an embedding table in the formats other tools read: TensorBoard projector, word2vec, NumPy.
 
-Every file is written to a temporary name and moved into place, so a crash never leaves half a file.
+Every file is written to a temporary name, fsynced and moved into place only when all of them are
+written, so a crash or Ctrl-C never leaves half a file (files.write_files_atomic).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.embeddings import EmbeddingTable
+from embedrec.errors import ParameterError
+from embedrec.files import write_files_atomic
 
 _WS = re.compile(r"\s+")
 
@@ -25,20 +28,12 @@ def export(table: EmbeddingTable, fmt: str, out: str | Path) -> list[Path]:
     "projector" and "npy" write into the folder `out`; "word2vec" and "word2vec-binary" write the file
     `out` (or `vectors.txt` / `vectors.bin` inside it when `out` is an existing folder).
     """
-    try:
-        writer = FORMATS[fmt]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
-    return writer(table, Path(out))
-
-
-def _write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return path
+    writer = FORMATS.get(fmt) if isinstance(fmt, str) else None
+    if writer is None:
+        raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not isinstance(out, str | os.PathLike) or not str(out):
+        raise ParameterError(f"out must be a path, got {out!r}")
+    return write_files_atomic(writer(table, Path(out)))
 
 
 def _clean(value: object) -> str:
@@ -76,11 +71,11 @@ def metadata_frame(table: EmbeddingTable) -> list[list[str]]:
     return [header, *rows]
 
 
-def _projector(table: EmbeddingTable, out: Path) -> list[Path]:
+def _projector(table: EmbeddingTable, out: Path) -> dict[Path, bytes]:
     """TensorBoard Embedding Projector: vectors.tsv (no header), metadata.tsv (header), config."""
-    vectors = _write(out / "vectors.tsv", ("\n".join(_float_lines(table.vectors, "\t")) + "\n").encode())
+    vectors = ("\n".join(_float_lines(table.vectors, "\t")) + "\n").encode()
     meta = metadata_frame(table)
-    metadata = _write(out / "metadata.tsv", ("\n".join("\t".join(r) for r in meta) + "\n").encode())
+    metadata = ("\n".join("\t".join(r) for r in meta) + "\n").encode()
     name = table.name.replace('"', "'")
     config = (
         "embeddings {\n"
@@ -89,14 +84,18 @@ def _projector(table: EmbeddingTable, out: Path) -> list[Path]:
         '  metadata_path: "metadata.tsv"\n'
         "}\n"
     )
-    return [vectors, metadata, _write(out / "projector_config.pbtxt", config.encode())]
+    return {
+        out / "vectors.tsv": vectors,
+        out / "metadata.tsv": metadata,
+        out / "projector_config.pbtxt": config.encode(),
+    }
 
 
 def _target(out: Path, default: str) -> Path:
     return out / default if out.is_dir() else out
 
 
-def _word2vec(table: EmbeddingTable, out: Path) -> list[Path]:
+def _word2vec(table: EmbeddingTable, out: Path) -> dict[Path, bytes]:
     """word2vec text: an "N D" header, then "key v1 ... vD". Keys are raw ids (titles are not unique),
     with any whitespace replaced by "_"."""
     n, d = table.vectors.shape
@@ -104,10 +103,10 @@ def _word2vec(table: EmbeddingTable, out: Path) -> list[Path]:
     lines += [
         f"{_key(k)} {v}" for k, v in zip(table.ids.raw_ids, _float_lines(table.vectors, " "), strict=True)
     ]
-    return [_write(_target(out, "vectors.txt"), ("\n".join(lines) + "\n").encode())]
+    return {_target(out, "vectors.txt"): ("\n".join(lines) + "\n").encode()}
 
 
-def _word2vec_binary(table: EmbeddingTable, out: Path) -> list[Path]:
+def _word2vec_binary(table: EmbeddingTable, out: Path) -> dict[Path, bytes]:
     """word2vec binary (as gensim writes it): the "N D" header line, then per row the raw id, a space,
     D little-endian float32 values and a newline."""
     n, d = table.vectors.shape
@@ -116,24 +115,24 @@ def _word2vec_binary(table: EmbeddingTable, out: Path) -> list[Path]:
     data = table.vectors.astype("<f4")
     for key, row in zip(table.ids.raw_ids, data, strict=True):
         buf.write(_key(key).encode() + b" " + row.tobytes() + b"\n")
-    return [_write(_target(out, "vectors.bin"), buf.getvalue())]
+    return {_target(out, "vectors.bin"): buf.getvalue()}
 
 
-def _npy(table: EmbeddingTable, out: Path) -> list[Path]:
+def _npy(table: EmbeddingTable, out: Path) -> dict[Path, bytes]:
     """vectors.npy (float32, row i is id i) and ids.csv with index,id and title when known."""
     buf = io.BytesIO()
     np.save(buf, table.vectors.astype(np.float32), allow_pickle=False)
-    written = [_write(out / "vectors.npy", buf.getvalue())]
+    written = {out / "vectors.npy": buf.getvalue()}
     has_title = table.meta is not None and "title" in table.meta.columns
     frame = {"index": np.arange(len(table)), "id": table.ids.raw_ids}
     if has_title:
         frame["title"] = table.meta["title"].to_numpy()
     text = pd.DataFrame(frame).to_csv(index=False)
-    written.append(_write(out / "ids.csv", text.encode()))
+    written[out / "ids.csv"] = text.encode()
     return written
 
 
-FORMATS: dict[str, Callable[[EmbeddingTable, Path], list[Path]]] = {
+FORMATS: dict[str, Callable[[EmbeddingTable, Path], dict[Path, bytes]]] = {
     "projector": _projector,
     "word2vec": _word2vec,
     "word2vec-binary": _word2vec_binary,

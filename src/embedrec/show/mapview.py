@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embedrec.data.embeddings import EmbeddingTable
+from embedrec.files import write_bytes_atomic
 from embedrec.show.assets import inline_import_map, module_source
 from embedrec.show.plots import OTHER_COLOR, PALETTE, coloring
 from embedrec.show.projection import Projection
@@ -184,10 +185,8 @@ def write_html(
     title: str | None = None,
 ) -> Path:
     """Write the interactive map to `path` (UTF-8) and return it."""
-    path = Path(path)
     text = map_html(table, projection, color=color, n_neighbors=n_neighbors, metric=metric, title=title)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_bytes_atomic(Path(path), text.encode("utf-8"))  # Ctrl-C or a crash: no half page
 
 
 _PAGE = """<!DOCTYPE html>

@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from embedrec.data.embeddings import EmbeddingTable
+from embedrec.files import atomic_output
 from embedrec.show.projection import Projection
 
 MAX_CATEGORIES = 12  # more categories than this are unreadable: the rest are drawn grey as "other"
@@ -115,8 +116,14 @@ def _overlaps(box: np.ndarray, placed: list[np.ndarray]) -> bool:
     return any(box[0] < p[2] and p[0] < box[2] and box[1] < p[3] and p[1] < box[3] for p in placed)
 
 
+# where a label may go, in order of preference: (offset in points, horizontal and vertical alignment)
+_LABEL_SPOTS = (((3, 3), "left", "bottom"), ((3, -3), "left", "top"), ((-3, 3), "right", "bottom"),
+                ((-3, -3), "right", "top"))  # fmt: skip
+
+
 def _place_labels(fig: Figure, ax, xy: np.ndarray, texts: list[str], fontsize: float) -> int:  # noqa: ANN001
-    """Greedy labelling: try each label in priority order, drop it if its box hits one already placed."""
+    """Greedy labelling: in priority order, put each label at the first of four spots around its point
+    where its box hits no label already placed; drop it when none is free."""
     ax.autoscale_view()  # settle the data limits first: label boxes are measured against them
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
@@ -124,20 +131,21 @@ def _place_labels(fig: Figure, ax, xy: np.ndarray, texts: list[str], fontsize: f
     n = 0
     for (x, y), text in zip(xy, texts, strict=True):
         short = text if len(text) <= 32 else text[:30] + "…"
-        t = ax.annotate(
-            short, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=fontsize,
-            color="#111111", zorder=5,
-            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
-        )  # fmt: skip
-        bb = t.get_window_extent(renderer)
-        box = np.array([bb.x0 - 1, bb.y0 - 1, bb.x1 + 1, bb.y1 + 1])
-        inside = box[0] >= frame.x0 and box[2] <= frame.x1 and box[1] >= frame.y0 and box[3] <= frame.y1
-        if not inside or _overlaps(box, placed):
+        for offset, ha, va in _LABEL_SPOTS:
+            t = ax.annotate(
+                short, (x, y), xytext=offset, textcoords="offset points", fontsize=fontsize, ha=ha, va=va,
+                color="#111111", zorder=5, annotation_clip=False,
+                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
+            )  # fmt: skip
+            bb = t.get_window_extent(renderer)
+            box = np.array([bb.x0 - 1, bb.y0 - 1, bb.x1 + 1, bb.y1 + 1])
+            inside = box[0] >= frame.x0 and box[2] <= frame.x1 and box[1] >= frame.y0 and box[3] <= frame.y1
+            if inside and not _overlaps(box, placed):
+                placed.append(box)
+                ax.scatter([x], [y], s=14, facecolors="none", edgecolors="black", linewidths=0.7, zorder=4)
+                n += 1
+                break
             t.remove()
-            continue
-        placed.append(box)
-        ax.scatter([x], [y], s=14, facecolors="none", edgecolors="black", linewidths=0.7, zorder=4)
-        n += 1
     return n
 
 
@@ -201,5 +209,6 @@ def plot_map(
     labels = table.labels()
     _place_labels(fig, ax, xy[pos], [labels[projection.rows[i]] for i in pos], fontsize=7)
     if path is not None:
-        fig.savefig(path, dpi=dpi, facecolor="white")
+        with atomic_output(path) as tmp:  # Ctrl-C or a crash: no half picture
+            fig.savefig(tmp, dpi=dpi, facecolor="white", format=Path(path).suffix.lstrip(".") or None)
     return fig
