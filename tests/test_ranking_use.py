@@ -107,7 +107,7 @@ BAD_FILES = {
     "negative counts": ("user,item,rating\n1,10,3\n1,11,-1\n2,10,5\n2,12,2\n", "value -1 is negative"),
     "one user": ("user,item,rating\n1,10,3\n1,11,1\n1,12,5\n", "every like belongs to one user (1)"),
     "one item": ("user,item,rating\n1,10,3\n2,10,1\n3,10,5\n", "every like belongs to one item (10)"),
-    "NaN weights": ("user,item,rating\n1,10,3\n1,11,nan\n2,10,5\n", "an empty or NaN value"),
+    "NaN weights": ("user,item,rating\n1,10,3\n1,11,nan\n2,10,5\n", "plays.csv:3: field 'rating'"),
     "all-equal counts, scaled": ("user,item,rating\n1,10,2\n2,11,2\n2,10,2\n", "every value is 2"),
 }
 

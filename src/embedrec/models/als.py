@@ -28,6 +28,7 @@ from embedrec.errors import DivergenceError, ParameterError
 from embedrec.models.als_kernels import cg_half_step, squared_loss, thread_scratch
 from embedrec.models.latent import LatentRanker
 from embedrec.models.progress import TrainHistory, progress
+from embedrec.models.saved import SavedState
 from embedrec.scoring import one_blas_thread
 
 BM25_K1, BM25_B = 100.0, 0.8  # implicit's defaults for bm25_weight
@@ -156,6 +157,12 @@ class ALS(LatentRanker):
         return out
 
     # -- fitting -----------------------------------------------------------------------------------
+    def _fit_bytes(self, n_users: int, n_items: int, n_ratings: int, n_factors: int) -> float:
+        """Both float32 factor tables and a float64 copy of one (the Gram); the like, confidence and
+        transposed confidence matrices with their build temporaries (about 48 bytes per rating)."""
+        tables = 4.0 * n_factors * (n_users + n_items) + 8.0 * n_factors * max(n_users, n_items)
+        return tables + 48.0 * n_ratings
+
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         liked = self._liked(train)
         self.item_norm_ = _item_stats(liked).astype(np.float32)
@@ -206,3 +213,6 @@ class ALS(LatentRanker):
 
     # -- persistence -------------------------------------------------------------------------------
     _array_names = (*LatentRanker._array_names, "item_norm_")
+
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        return {**super()._saved_shapes(saved), "item_norm_": (np.float32, (saved.n_items,))}

@@ -206,6 +206,14 @@ class BPR(LatentRanker):
     def _fold_in_settings(self) -> tuple[float, float]:
         return float(self.fold_in_alpha), float(self.fold_in_reg)
 
+    def _fit_bytes(self, n_users: int, n_items: int, n_ratings: int, n_factors: int) -> float:
+        """Tables, gradients and two AdamW moments (and the copies made at the end): 6 floats per parameter;
+        a batch's sampled negatives with their gradients; the liked pairs as tensors (about 50 bytes each)."""
+        rows, batch = n_users + n_items, min(int(self.batch_size), n_ratings)
+        return 4.0 * (6 * rows * (n_factors + 1) + 4 * batch * (int(self.n_negatives) + 2) * n_factors) + (
+            50.0 * n_ratings
+        )
+
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         """Learn the vectors with the shared loop over the liked pairs (`valid` is not used)."""
         liked = self._liked(train).tocoo()

@@ -12,6 +12,7 @@ more memory than the machine has raises a ResourceError naming the amount.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -23,6 +24,7 @@ from embedrec.data.interactions import Interactions
 from embedrec.errors import ParameterError, ResourceError
 from embedrec.models.base import CAPABILITIES, Estimator, FoldedUser, Term
 from embedrec.models.latent import ImplicitFeedback, values_by_item
+from embedrec.models.saved import SavedState
 
 BYTES_PER_CELL = 6  # the float32 Gram, factored, inverted and made B in place, plus block temporaries
 GRAM_BLOCK = 1 << 24  # Gram entries formed per sparse product, so the sparse temporaries stay small
@@ -138,6 +140,19 @@ class EASE(ImplicitFeedback, Estimator):
         if info != 0:
             raise ParameterError(f"inverting XᵀX + λI failed (LAPACK info {info}): raise regularization")
         return _symmetric(inverse.T, upper=lower)  # the C-ordered view: its valid triangle is the other one
+
+    # -- persistence -------------------------------------------------------------------------------
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """The modelled items (m,) int64 and B over them (m, m) float32."""
+        found = saved.arrays.get("modelled_")
+        m = int(found.shape[0]) if found is not None and found.ndim == 1 else 0
+        return {"modelled_": (np.int64, (m,)), "weights_": (np.float32, (m, m))}
+
+    def _check_saved(self, saved: SavedState) -> None:
+        super()._check_saved(saved)
+        modelled = saved.indices("modelled_", np.int64, saved.arrays["modelled_"].shape, saved.n_items)
+        if (np.diff(modelled) <= 0).any():
+            saved.fail("modelled_", "item indices must be sorted and distinct")
 
     # -- scores ------------------------------------------------------------------------------------
     def _user_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:

@@ -13,7 +13,7 @@ c_l · q_lᵀ A⁻¹ q_i (implicit's `explain`): the explanation's terms add up 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +22,7 @@ from embedrec.data.implicit import like_weights, liked_matrix
 from embedrec.data.interactions import Interactions, RatingScale
 from embedrec.errors import DataError
 from embedrec.models.base import Estimator, FoldedUser, Term
+from embedrec.models.saved import SavedState
 from embedrec.scoring import dot_rows, one_blas_thread
 
 
@@ -84,6 +85,15 @@ class LatentRanker(ImplicitFeedback, Estimator):
     def n_factors_(self) -> int:
         self._check_fitted()
         return int(self.item_factors_.shape[1])
+
+    def _saved_shapes(self, saved: SavedState) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """Vectors (n, n_factors) and item biases (n_items,), all float32."""
+        k = int(self.n_factors)
+        return {
+            "user_factors_": (np.float32, (saved.n_users, k)),
+            "item_factors_": (np.float32, (saved.n_items, k)),
+            "item_bias_": (np.float32, (saved.n_items,)),
+        }
 
     def _confidence(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """c_l for one user's liked items and like-weights (1 + α·w; ALS may reweight first)."""
