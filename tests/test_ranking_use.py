@@ -4,7 +4,6 @@ files (one line, exit 2), the web app serving a ranking model, and the new-user 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -15,7 +14,7 @@ from typer.testing import CliRunner
 
 import embedrec
 from embedrec import EASE, BiasBaseline, MostPopular, ParameterError, Recommender
-from embedrec.cli.main import cli
+from embedrec.cli.main import app, cli
 from embedrec.query.ranking import new_user_report
 
 TOY_STORY, STAR_WARS, FARGO = 1, 260, 608  # movielens-small ids
@@ -113,19 +112,22 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
-def test_bad_implicit_files_get_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
+def test_bad_implicit_files_get_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
     text, message = BAD_FILES[case]
     path = tmp_path / "plays.csv"
     path.write_text(text)
     weights = ["--weights", "scaled"] if "scaled" in case else []
-    run = subprocess.run(
-        [sys.executable, "-c", "from embedrec.cli.main import app; app()", "train", str(path), "--model",
-         "ease", "--split", "none", *weights],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    lines = run.stderr.strip().splitlines()
-    assert run.returncode == 2, run.stderr
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in run.stderr
+    # the real entry point, in this process: `embedrec train plays.csv --model ease ...`
+    monkeypatch.setattr(sys, "argv", ["embedrec", "train", str(path), "--model", "ease", "--split", "none",
+                                      *weights])  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        app()
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert info.value.code == 2, err
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
 
 
 def test_equal_counts_are_clicks_for_a_ranking_model_and_refused_by_a_rating_model(tmp_path: Path) -> None:
