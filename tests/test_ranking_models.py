@@ -108,6 +108,13 @@ def test_checkerboard_top_items_have_the_users_parity(make) -> None:
     assert np.all(new_even % 2 == 0)
 
 
+def test_history_has_one_entry_per_iteration_or_epoch() -> None:
+    data = checkerboard(12)
+    quiet = ALS(n_factors=2, iterations=4, verbose=False).fit(data)
+    assert len(quiet.history_) == 4 and np.isnan(quiet.history_.train_loss).all()  # no bar: loss not computed
+    assert len(BPR(n_factors=2, epochs=3, verbose=False).fit(data).history_) == 3
+
+
 def test_als_rejects_bad_settings() -> None:
     data = checkerboard()
     for kwargs, message in (

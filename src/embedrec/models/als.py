@@ -186,8 +186,11 @@ class ALS(LatentRanker):
                         f"ALS produced NaN or infinite factors at iteration {it + 1}: "
                         "raise regularization or lower alpha"
                     )
+                # the objective costs a pass over the data: computed only for the bar, else NaN
+                loss = self._loss(conf, users, items) if bar is not None else float("nan")
+                history.train_loss.append(loss)
                 if bar is not None:
-                    bar.update(it, self._loss(conf, users, items))
+                    bar.update(it, loss)
         history.seconds = time.perf_counter() - start
         self.user_factors_, self.item_factors_ = users, items
         self.item_bias_ = np.zeros(train.n_items, dtype=np.float32)
