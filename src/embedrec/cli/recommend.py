@@ -180,8 +180,9 @@ def items_table(
     title: str,
     score: str,
     caption: str | None = None,
+    stars: np.ndarray | None = None,
 ) -> Table:
-    """A rich table of items with title, year, genres and score."""
+    """A rich table of items with title, year, genres and score (and predicted stars, when given)."""
     cat = rec.catalogue
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("#", justify="right", style="dim")
@@ -193,6 +194,8 @@ def items_table(
     if cat.has_genres:
         table.add_column("genres", style="dim")
     table.add_column(score, justify="right")
+    if stars is not None:
+        table.add_column("predicted", justify="right")
     for rank, (raw, value) in enumerate(zip(ids, scores, strict=True), 1):
         i = cat.ids.index(raw)
         row = [str(rank), str(raw), cat.titles[i]]
@@ -201,6 +204,8 @@ def items_table(
         if cat.has_genres:
             row.append(", ".join(cat.genres[i]))
         row.append(f"{value:.3f}")
+        if stars is not None:
+            row.append(f"{stars[rank - 1]:.2f}★")
         table.add_row(*row)
     return table
 
@@ -216,14 +221,18 @@ def demo_tail(rec: Recommender, n: int = 5) -> Group:
             continue
         known[item] = rating
     if known:
-        ids, scores = rec.recommend_for_ratings(known, n=n)
+        user = rec.fold_in(known)
+        ids, scores = rec.recommend_for(user, n=n)
         label = ", ".join(f"{t}={r:g}" for t, r in known.items())
         caption = PRIOR_CAPTION if rec.popularity > 0 else None
-        parts.append(
-            items_table(
-                rec, ids, scores, title=f"A new user who rated {label}", score="predicted", caption=caption
-            )
-        )
+        title = f"A new user who rated {label}"
+        if rec.model.objective == "rating":
+            table = items_table(rec, ids, scores, title=title, score="predicted", caption=caption)
+        else:
+            table = items_table(rec, ids, scores, title=title, score="score", stars=rec.stars(user, ids))
+            if rec.ratings is not None:
+                table.caption = f"ranked by {type(rec.model).__name__}, stars by {type(rec.ratings).__name__}"
+        parts.append(table)
     for spellings in DEMO_TITLES:
         anchor = None
         for item in spellings:
