@@ -19,9 +19,9 @@ import numpy as np
 import typer
 from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from embedrec.cli.options import ReadSpec, reads_data
+from embedrec.cli.tables import FitTable
 from embedrec.cli.train import SPLITS, split_data
 from embedrec.data.interactions import Interactions
 from embedrec.data.readers import read_ratings
@@ -123,11 +123,11 @@ def _held_out(
     return part, train_part, name
 
 
-def _table(rows: dict[str, Any], title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("ratings", style="bold")
+def _table(rows: dict[str, Any], title: str) -> FitTable:
+    table = FitTable(title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ratings", style="bold", key=True)
     for col in ("n", "RMSE", "MAE"):
-        table.add_column(col, justify="right")
+        table.add_column(col, numeric=True)
     for name, m in rows.items():
         table.add_row(name, f"{m.n:,}", f"{m.rmse:.4f}", f"{m.mae:.4f}")
     return table
@@ -140,11 +140,10 @@ def _ranking(
     test_part, _ = align(fitted, part)
     train = align(fitted, train_part)[0] if train_part is not None else _seen(fitted)
     frame = report_frame(ranking_comparison(fitted, train, test_part, k=k, threshold=threshold))
-    table = Table(
-        title=f"Ranking @ {k} (liked = rating ≥ {threshold:g})", box=box.SIMPLE_HEAD, title_justify="left"
-    )
-    for col in ["model", *map(str, frame.columns)]:
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table = FitTable(f"Ranking @ {k} (liked = rating ≥ {threshold:g})", box=box.SIMPLE_HEAD)
+    table.add_column("model", key=True)
+    for col in map(str, frame.columns):
+        table.add_column(col.replace("_", " "), numeric=True)  # "hit rate" may wrap between its words
     for name, row in frame.iterrows():
         table.add_row(str(name), *(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
     console.print(table)

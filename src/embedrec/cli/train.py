@@ -16,11 +16,12 @@ import numpy as np
 import typer
 from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 import embedrec
 from embedrec.cli.options import ReadSpec, reads_data
 from embedrec.cli.recommend import demo_tail
+from embedrec.cli.tables import FitTable
 from embedrec.errors import ParameterError
 from embedrec.metrics import mae, rmse
 from embedrec.query.recommender import Recommender
@@ -101,12 +102,12 @@ def make_model(name: str, *, seed: int = 0, verbose: bool = True, **overrides: A
     return cls(**{k: v for k, v in given.items() if k in params})
 
 
-def metrics_table(rows: dict[str, dict[str, float]], title: str) -> Table:
+def metrics_table(rows: dict[str, dict[str, float]], title: str) -> FitTable:
     """A small table: one row per data part, RMSE and MAE columns."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("ratings", style="bold")
+    table = FitTable(title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ratings", style="bold", key=True)
     for col in ("n", "RMSE", "MAE"):
-        table.add_column(col, justify="right")
+        table.add_column(col, numeric=True)
     for name, m in rows.items():
         table.add_row(name, f"{int(m['n']):,}", f"{m['rmse']:.4f}", f"{m['mae']:.4f}")
     return table
@@ -187,13 +188,14 @@ def predict(
     """Predicted ratings of one user for one or more items."""
     rec = Recommender.load(model_dir)
     preds = rec.predict(user, item)
-    table = Table(title=f"Predicted ratings for user {user}", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("item", justify="right")
-    table.add_column("title")
-    table.add_column("predicted", justify="right", style="bold")
+    table = FitTable(f"Predicted ratings for user {escape(user)}", box=box.SIMPLE_HEAD)
+    table.add_column("item", numeric=True)
+    table.add_column("title", min_width=16)
+    table.add_column("predicted", numeric=True, style="bold")
     for raw, value in zip(item, np.atleast_1d(preds), strict=True):
         i = rec.catalogue.index(raw)
-        table.add_row(str(rec.catalogue.ids.raw_id(i)), rec.catalogue.titles[i], f"{value:.2f}")
+        raw_id, name = rec.catalogue.ids.raw_id(i), rec.catalogue.titles[i]
+        table.add_row(escape(str(raw_id)), escape(name), f"{value:.2f}")
     console.print(table)
 
 
