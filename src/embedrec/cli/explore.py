@@ -90,14 +90,16 @@ def plot(
                                    seed=seed)  # fmt: skip
     except ImportError as exc:  # an optional extra (umap-learn) is missing: say so in one line
         raise ParameterError(str(exc)) from None
+    named = 0
     if suffix == ".html":
         from embedrec.show.mapview import write_html
 
         write_html(table, projection, out, color=color)
     else:
+        from embedrec.show.labels import placed_labels
         from embedrec.show.plots import plot_map
 
-        plot_map(table, projection, out, color=color, n_labels=labels)
+        named = len(placed_labels(plot_map(table, projection, out, color=color, n_labels=labels)))
     console.print(f"Projected {projection.describe()}", highlight=False)
     if projection.n_shown < projection.n_total:
         console.print(
@@ -106,6 +108,10 @@ def plot(
         )
     else:
         console.print(f"{projection.n_shown:,} points", highlight=False)
+    if suffix != ".html" and labels:
+        wanted = min(labels, projection.n_shown)
+        room = "" if named == wanted else f" (no room for the other {wanted - named:,})"
+        console.print(f"Labelled {named:,} of the {wanted:,} most-rated points{room}", highlight=False)
     console.print(f"Wrote {out}", highlight=False)
 
 
