@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine, write_section  # noqa: E402
 
-from embedrec import DotBias, GenreProfile, MostPopular, NeuralCF, predefined_split  # noqa: E402
+from embedrec import DotBias, GenreProfile, Item2Vec, MostPopular, NeuralCF, predefined_split  # noqa: E402
 from embedrec.metrics import RANKING_METRICS as METRICS  # noqa: E402
 from embedrec.query.ranking import hit_matrix, ranking_report, relevant_matrix  # noqa: E402
 
@@ -61,6 +61,9 @@ def run_fold(fold: str, peers: dict) -> dict[str, dict[str, float]]:
         fit_s = time.perf_counter() - start
         ours(name, model, 0.0, fit_s)
         ours(f"{name} + popularity prior", model, 1.0, fit_s)
+    start = time.perf_counter()
+    item2vec = Item2Vec(workers=2, verbose=False).fit(train)
+    ours("Item2Vec (who rated what, in time order)", item2vec, 0.0, time.perf_counter() - start)
     for name, model in (("MostPopular", MostPopular(THRESHOLD)), ("GenreProfile", GenreProfile())):
         start = time.perf_counter()
         model.fit(train)

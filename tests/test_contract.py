@@ -22,6 +22,7 @@ from embedrec import (
     GenreProfile,
     GlobalMean,
     Interactions,
+    Item2Vec,
     MostPopular,
     NeuralCF,
     NotFittedError,
@@ -43,6 +44,7 @@ FACTORIES: dict[str, Callable[[], Estimator]] = {
     "GlobalMean": lambda: GlobalMean(),
     "MostPopular": lambda: MostPopular(),
     "GenreProfile": lambda: GenreProfile(),
+    "Item2Vec": lambda: Item2Vec(vector_size=8, epochs=2, workers=1, verbose=False),
 }
 TOY_STORY, STAR_WARS = 1, 50  # ML-100K ids
 

@@ -81,3 +81,14 @@ def test_png_has_expected_size_and_is_not_blank(table: EmbeddingTable, tmp_path)
 def test_bad_colour_field_lists_valid_ones(table: EmbeddingTable, tmp_path) -> None:
     with pytest.raises(ValueError, match="genre"):
         plot_map(table, project_table(table), tmp_path / "m.png", color="nope")
+
+
+def test_every_label_of_a_sparse_map_is_placed_even_at_its_edges() -> None:
+    # four clusters far apart, the most frequent rows at the extremes of the first axis
+    rng = np.random.default_rng(0)
+    centres = np.array([[-10, 0, 0], [10, 0, 0], [0, 6, 0], [0, -6, 3]], dtype=np.float32)
+    vectors = np.repeat(centres, 3, axis=0) + 0.5 * rng.normal(size=(12, 3)).astype(np.float32)
+    words = [f"w{i}" for i in range(12)]
+    small = EmbeddingTable(vectors, words, counts=np.array([90, 80, 70, 60, 50, 40, 30, 20, 10, 9, 8, 7]))
+    fig = plot_map(small, project_table(small), None, color="none", n_labels=12)
+    assert len(fig.axes[0].texts) == 12

@@ -3,6 +3,13 @@
 import embedrec
 
 EXPECTED = {
+    "word_similarity",
+    "analogy_accuracy",
+    "Word2Vec",
+    "Tokenizer",
+    "TextClassifier",
+    "LineCorpus",
+    "Item2Vec",
     "AnnIndex",
     "BayesianDotBias",
     "BiasBaseline",

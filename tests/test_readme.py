@@ -7,7 +7,8 @@ layouts the README describes: a header-less `ratings.csv` with extra id columns 
 `ratings.dat` with a separate `movies.dat`. Command lines that start a server are started and polled
 until the page answers, then stopped; `./install.sh` and the test command are what CI itself runs, so
 they are skipped here. Dataset names that would download (ml-100k) are pointed at the shared copy; the
-UCI Adult files of the table example are linked into the folder.
+UCI Adult files of the table example are linked into the folder, and paths into the shared data
+(`../shared/data/text/brown.txt`) point at it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 BIN = Path(sys.executable).parent
+SHARED = REPO.parent / "shared"
 SERVING = ("serve", "--serve")
 
 
@@ -103,7 +105,11 @@ def _env(workdir: Path) -> dict[str, str]:
 
 
 def _run_command(line: str, workdir: Path) -> None:
-    argv = shlex.split(line)
+    # paths into the shared data, as the README writes them from the repository, point at the shared copy
+    argv = [
+        str(SHARED / a.removeprefix("../shared/")) if a.startswith("../shared/") else a
+        for a in shlex.split(line)
+    ]
     if argv[0] == "./install.sh" or argv[1:3] == ["-m", "pytest"]:
         return  # CI runs both itself: the install before the tests, and the tests are this run
     if argv[0].endswith(("embedrec", "python")):

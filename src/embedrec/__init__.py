@@ -52,6 +52,8 @@ _EXPORTS: dict[str, str] = {
     "init_matrix": "embedrec.data.vectors",
     "TitleError": "embedrec.data.titles",
     "TitleIndex": "embedrec.data.titles",
+    "LineCorpus": "embedrec.data.text",
+    "Tokenizer": "embedrec.data.text",
     # models
     "Estimator": "embedrec.models.base",
     "FoldedUser": "embedrec.models.base",
@@ -65,6 +67,9 @@ _EXPORTS: dict[str, str] = {
     "NeuralCF": "embedrec.models.neural",
     "TabularModel": "embedrec.models.tabular",
     "EmbeddingEncoder": "embedrec.models.tabular_encoder",
+    "Item2Vec": "embedrec.models.item2vec",
+    "TextClassifier": "embedrec.models.text_classifier",
+    "Word2Vec": "embedrec.models.word2vec",
     "load_model": "embedrec.models.persist",
     "compare_onehot_lookup": "embedrec.models.onehot",
     "lookup": "embedrec.models.onehot",
@@ -76,6 +81,8 @@ _EXPORTS: dict[str, str] = {
     "RankingReport": "embedrec.query.ranking",
     "ranking_comparison": "embedrec.query.ranking",
     "ranking_report": "embedrec.query.ranking",
+    "analogy_accuracy": "embedrec.query.wordeval",
+    "word_similarity": "embedrec.query.wordeval",
     # showing
     "export": "embedrec.show.export",
     "plot_map": "embedrec.show.plots",

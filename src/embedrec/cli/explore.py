@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +19,7 @@ from embedrec.data.embeddings import EmbeddingTable
 from embedrec.errors import ParameterError
 from embedrec.models.persist import META, load_model, read_meta
 from embedrec.query.recommender import Recommender
+from embedrec.query.wordeval import load_embeddings, word_key
 from embedrec.show.projection import PROJECTIONS, bias_extremes, principal_axes, project_table
 
 console = Console()
@@ -44,7 +46,7 @@ def register(cli: typer.Typer) -> None:
 
 
 def plot(
-    model_dir: Annotated[Path, typer.Argument(help="A saved model directory.")],
+    model_dir: Annotated[Path, typer.Argument(help="A saved model directory (words too) or a vectors file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="map.png, map.svg or map.html (interactive).")],
     method: Annotated[str, typer.Option("--method", "-m", help="pca, tsne or umap.")] = "pca",
     color: Annotated[
@@ -72,8 +74,11 @@ def plot(
     column: Annotated[
         str | None, typer.Option("--column", help="A table model's embedded column to map (its categories).")
     ] = None,
+    words: Annotated[
+        str | None, typer.Option("--words", help="Map only these keys, comma-separated: hotel,motel,inn.")
+    ] = None,
 ) -> None:
-    """Project the item (or user) vectors to 2-D and draw them: a picture or an interactive HTML page."""
+    """Project the item (or user, or word) vectors to 2-D and draw them: a picture or an interactive page."""
     suffix = out.suffix.lower()
     if suffix not in OUTPUTS:
         raise ParameterError(f"--out must end in {', '.join(OUTPUTS)}, got {out.name!r}")
@@ -83,7 +88,13 @@ def plot(
         table = _column_table(model_dir, column)
         color = "none" if color == "genre" else color  # the default colour is for movies
     else:
-        table = _load(model_dir).embeddings("user" if users else "item")
+        table = load_embeddings(model_dir, "user" if users else "item")
+    if words is not None:
+        keys = [w.strip() for w in words.split(",") if w.strip()]
+        if len(keys) < 2:
+            raise ParameterError(f"--words needs at least two keys, got {words!r}")
+        table = table.subset(np.array([table.index(word_key(table, k)) for k in keys]))
+        labels = max(labels, len(keys))  # every chosen word gets its label
     _check_color(table, color)
     try:
         projection = project_table(table, method, max_rows="auto" if max_points is None else max_points,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from embedrec.query.recommender import Recommender
+from embedrec.query.wordeval import load_embeddings
 from embedrec.show.export import FORMATS
 from embedrec.show.export import export as write
 
@@ -26,7 +26,7 @@ def register(cli: typer.Typer) -> None:
 
 
 def export(
-    model_dir: Annotated[Path, typer.Argument(help="A saved model directory.")],
+    model_dir: Annotated[Path, typer.Argument(help="A saved model directory (a words model too).")],
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="projector, word2vec, word2vec-binary or npy.")
     ] = "projector",
@@ -41,7 +41,7 @@ def export(
         raise typer.BadParameter(
             f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", param_hint="--format"
         )
-    table = Recommender.load(model_dir).embeddings("user" if users else "item")
+    table = load_embeddings(model_dir, "user" if users else "item")
     for path in write(table, fmt, out):
         console.print(str(path), highlight=False, soft_wrap=True)
 

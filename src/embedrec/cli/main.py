@@ -54,6 +54,11 @@ VERBS: dict[str, tuple[str, str]] = {
     "export": ("embedrec.cli.export", "Item (or user) vectors for the Embedding Projector, gensim or NumPy."),
     "serve": ("embedrec.cli.serve", "The web page and HTTP API for a saved model."),
     "table": ("embedrec.cli.table", "Embeddings for any table (CSV/TSV/Parquet): train, evaluate, predict."),
+    "word2vec": ("embedrec.cli.words", "Learn word vectors from a text file (skip-gram or CBOW)."),
+    "analogy": ("embedrec.cli.words", "king − man + woman: nearest words, or accuracy on a questions file."),
+    "wordsim": ("embedrec.cli.words", "Spearman of word vectors' cosines against human similarity scores."),
+    "item2vec": ("embedrec.cli.words", "Learn item vectors from each user's items as a sentence (Item2Vec)."),
+    "classify": ("embedrec.cli.words", "Train a fastText-style text classifier, or predict with one."),
 }
 
 err_console = Console(stderr=True)

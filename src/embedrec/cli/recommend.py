@@ -19,9 +19,11 @@ from rich.markup import escape
 
 from embedrec.cli.tables import FitTable
 from embedrec.data.titles import TitleMatch
-from embedrec.data.vectors import load_vectors
 from embedrec.errors import DataError, EmbedrecError
+from embedrec.models.base import Estimator
+from embedrec.models.persist import load_model
 from embedrec.query.recommender import Recommender
+from embedrec.query.wordeval import load_embeddings, word_key
 
 console = Console()
 
@@ -101,8 +103,12 @@ def recommend(
 
 
 def similar(
-    source: Annotated[Path, typer.Argument(help="A saved model directory (or a vectors file).")],
-    query: Annotated[str, typer.Argument(help="An item title or raw id (a user id with --users).")],
+    source: Annotated[
+        Path, typer.Argument(help="A saved model directory (or a vectors file, or a words model).")
+    ],
+    query: Annotated[
+        str, typer.Argument(help="An item title or raw id (a user id with --users), or a word.")
+    ],
     n: Annotated[int, typer.Option("-n", help="How many neighbours.", min=1)] = 10,
     metric: Annotated[str, typer.Option(help="cosine, dot or euclidean.")] = "cosine",
     users: Annotated[bool, typer.Option("--users", help="Find similar users instead of items.")] = False,
@@ -115,11 +121,12 @@ def similar(
         ),
     ] = None,
 ) -> None:
-    """The items (or users) whose learned vectors are closest to one item's (or user's)."""
-    if source.is_file():
+    """The items (or users) whose learned vectors are closest to one item's (or user's), or a word's."""
+    model = None if source.is_file() else load_model(source)
+    if model is None or not isinstance(model, Estimator):  # a vectors file or a words model
         _similar_vectors(source, query, n, metric)
         return
-    rec = Recommender.load(source)
+    rec = Recommender(model)
     if users:
         ids, sims = rec.similar_users(query, n=n, metric=metric)
         table = FitTable(f"Users most like user {escape(query)} ({metric})")
@@ -257,10 +264,9 @@ def demo_tail(rec: Recommender, n: int = 5) -> Group:
 
 
 def _similar_vectors(path: Path, query: str, n: int, metric: str) -> None:
-    """Neighbours in a pre-trained vectors file (word2vec or GloVe)."""
-    if not path.is_file():
-        raise DataError(f"{path} is neither a model directory nor a vectors file")
-    table = load_vectors(path)
+    """Neighbours in a vectors file (word2vec or GloVe) or a words model (Word2Vec, TextClassifier)."""
+    table = load_embeddings(path)
+    query = word_key(table, query)
     keys, scores = table.similar(query, n=n, metric=metric)
     out = FitTable(f"Nearest to {escape(query)} ({metric})", caption=escape(f"from {table.source}"))
     out.add_column("#", numeric=True, style="dim")

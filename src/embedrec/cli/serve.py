@@ -13,9 +13,14 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from embedrec.data.embeddings import EmbeddingTable
 from embedrec.errors import ParameterError
+from embedrec.models.persist import META, read_meta
 from embedrec.web.app import MAX_THREADS, create_app
 from embedrec.web.limits import MAX_BODY
+from embedrec.web.words import create_words_app
+
+WORD_MODELS = ("Word2Vec", "TextClassifier")  # saved models served as word vectors
 
 console = Console()
 
@@ -38,19 +43,35 @@ def serve_model(
         raise ParameterError(f"port must be 0..65535, got {port}")
     if max_body < 1 or threads < 1:
         raise ParameterError(f"--max-body and --threads must be positive, got {max_body} and {threads}")
-    app = create_app(model, max_body=max_body, max_threads=threads)
-    service = app.state.service
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
-    console.print(
-        f"Serving {type(service.model).__name__} ({len(service.item_ids):,} items, "
-        f"{len(service.user_ids):,} users) at [bold]{url}[/]  (API docs at {url}docs; Ctrl+C stops)"
-    )
+    if _is_words(model):  # word vectors: the map of words, word search and neighbours
+        app = create_words_app(model)
+        what = f"{app.state.service.table.name} ({len(app.state.service.table):,} words)"
+    else:
+        app = create_app(model, max_body=max_body, max_threads=threads)
+        service = app.state.service
+        counts = f"{len(service.item_ids):,} items, {len(service.user_ids):,} users"
+        what = f"{type(service.model).__name__} ({counts})"
+    console.print(f"Serving {what} at [bold]{url}[/]  (API docs at {url}docs; Ctrl+C stops)")
     if not _is_loopback(host):
         console.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _is_words(model: Any) -> bool:
+    """A vectors file or a saved model of word vectors (Word2Vec, TextClassifier): not a recommender."""
+    if isinstance(model, EmbeddingTable):
+        return True
+    if not isinstance(model, str | Path):
+        return False
+    path = Path(model)
+    if path.is_file():
+        return True
+    meta = read_meta(path) if (path / META).is_file() else {}
+    return meta.get("model_type") in WORD_MODELS
 
 
 def demo_model_dir(out: Path | None = None) -> Path:
@@ -74,7 +95,10 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command()
     def serve(
-        model_dir: Annotated[Path, typer.Argument(help="A saved model directory (from `embedrec train`).")],
+        model_dir: Annotated[
+            Path,
+            typer.Argument(help="A saved model directory (`embedrec train`, `word2vec`) or a vectors file."),
+        ],
         host: Annotated[
             str, typer.Option(help="Address to listen on; 0.0.0.0 exposes it to the network.")
         ] = ("127.0.0.1"),

@@ -16,7 +16,7 @@ import pandas as pd
 
 from embedrec.checks import check_n, pick
 from embedrec.data.idmap import IdMap
-from embedrec.errors import DataError, ParameterError
+from embedrec.errors import DataError, ParameterError, UnknownIdError
 from embedrec.scoring import SIMILARITIES, top_n
 
 
@@ -156,3 +156,32 @@ class EmbeddingTable:
         scores = fn(q, self.vectors, np.linalg.norm(q, axis=1), self._norms)
         top, vals = top_n(scores.astype(np.float64), n)
         return self.ids.raw_ids[top[0]], vals[0].astype(np.float32)
+
+    def analogy(
+        self, a: Any, b: Any, c: Any, n: int = 1, *, restrict: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The `n` keys nearest (cosine) to unit(a) − unit(b) + unit(c), leaving out a, b and c (3CosAdd):
+        king − man + woman ≈ queen. `restrict` searches only the first rows (the most frequent words)."""
+        n = check_n(n)
+        rows = []
+        for key in (a, b, c):
+            if key not in self.ids:
+                raise UnknownIdError(self.kind, key, self.unknown_hint(key))
+            rows.append(self.index(key))
+        unit = self.vectors[rows] / np.maximum(self._norms[rows], 1e-12)[:, None]  # (3, k)
+        target = unit[0] - unit[1] + unit[2]  # (k,)
+        limit = len(self) if restrict is None else max(1, min(int(restrict), len(self)))
+        fn = SIMILARITIES["cosine"]
+        sims = fn(target[None, :], self.vectors[:limit], np.linalg.norm(target)[None], self._norms[:limit])
+        sims = sims[0].astype(np.float64)  # (limit,)
+        sims[[r for r in rows if r < limit]] = -np.inf
+        top, vals = top_n(sims[None, :], min(n, limit))
+        keep = np.isfinite(vals[0])
+        return self.ids.raw_ids[top[0][keep]], vals[0][keep].astype(np.float32)
+
+    def unknown_hint(self, key: Any) -> str:
+        """Why a key has no row, for UnknownIdError: the table's size and a lower-case form it knows."""
+        hint = f"not among the {len(self):,} {self.kind}s with a vector"
+        if isinstance(key, str) and key != key.lower() and key.lower() in self.ids:
+            hint += f"; did you mean {key.lower()!r}?"
+        return hint

@@ -1,0 +1,238 @@
+"""Word2Vec's negative-sampling updates, compiled with numba: skip-gram and CBOW, Hogwild over threads.
+
+The corpus is cut into jobs of about `batch_words` words; each job has its own learning rate (decaying
+linearly over the whole run) and its own random stream (word2vec.c's 48-bit linear congruential
+generator), and the jobs run on all threads at once, updating the shared tables without locks, as
+word2vec.c and gensim do. Within a job every step is gensim's, in gensim's order of random draws: the
+whole job is subsampled first (word w survives when sample_int[w] >= a random 32-bit integer), then
+each position draws a reduced window b in [0, window) and looks at window - b words on each side, and
+each prediction draws its negatives from the unigram^0.75 table by bisection, skipping the positive.
+The sigmoid is read from a 1,000-entry table over (-6, 6); a pair whose dot product falls outside is
+skipped, as gensim does. With the same random draws the updates equal gensim's (tested).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+MAX_EXP = 6.0
+EXP_TABLE_SIZE = 1000
+_MUL = np.uint64(25214903917)
+_ADD = np.uint64(11)
+_MASK = np.uint64((1 << 48) - 1)
+_SHIFT = np.uint64(16)
+
+
+def sigmoid_table() -> np.ndarray:
+    """σ(x) at EXP_TABLE_SIZE points of [-MAX_EXP, MAX_EXP), as word2vec.c's expTable."""
+    x = (np.arange(EXP_TABLE_SIZE, dtype=np.float64) / EXP_TABLE_SIZE * 2 - 1) * MAX_EXP
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+def cum_table(counts: np.ndarray, exponent: float = 0.75, domain: int = 2**31 - 1) -> np.ndarray:
+    """Cumulative unigram^exponent table: a word is drawn by bisecting it with a uniform integer."""
+    weights = np.asarray(counts, dtype=np.float64) ** exponent
+    return np.round(np.cumsum(weights) / weights.sum() * domain).astype(np.uint32)
+
+
+def sample_ints(counts: np.ndarray, sample: float) -> np.ndarray:
+    """gensim's keep probabilities × 2^32: word w survives when sample_int[w] >= a random 32-bit int."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if sample <= 0:
+        return np.full(len(counts), 2**32 - 1, dtype=np.uint32)
+    threshold = sample * counts.sum() if sample < 1.0 else float(sample)
+    seen = np.maximum(counts, 1.0)  # a word never seen is never drawn: any value will do
+    keep = np.minimum((np.sqrt(seen / threshold) + 1) * (threshold / seen), 1.0)
+    return (keep * (2**32 - 1)).astype(np.uint32)
+
+
+@njit(inline="always", cache=True)
+def _next(rng: np.uint64) -> np.uint64:
+    return (rng * _MUL + _ADD) & _MASK
+
+
+@njit(inline="always", cache=True)
+def _sigmoid(f: np.float32, table: np.ndarray) -> np.float32:
+    """σ(f) from the table, for -MAX_EXP < f < MAX_EXP."""
+    return table[int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]
+
+
+@njit(inline="always", cache=True)
+def _draw(cum: np.ndarray, rng: np.uint64) -> int:
+    """bisect_left(cum, (rng >> 16) % cum[-1])."""
+    target = (rng >> _SHIFT) % np.uint64(cum[len(cum) - 1])
+    lo, hi = 0, len(cum)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if np.uint64(cum[mid]) < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def sg_step(syn0, syn1, inp, targets, n_targets, alpha, work, table):  # noqa: ANN001, ANN201
+    """One skip-gram pair: syn0[inp] predicts targets[0] (label 1) against targets[1:n] (label 0).
+
+    Gradients use the values before this step's update of syn0[inp], as in word2vec.c.
+    """
+    size = syn0.shape[1]
+    for d in range(size):
+        work[d] = 0.0
+    for t in range(n_targets):
+        row = targets[t]
+        f = np.float32(0.0)
+        for d in range(size):
+            f += syn0[inp, d] * syn1[row, d]
+        if f <= -MAX_EXP or f >= MAX_EXP:
+            continue
+        label = np.float32(1.0) if t == 0 else np.float32(0.0)
+        g = (label - _sigmoid(f, table)) * alpha
+        for d in range(size):  # one pass: the hidden gradient reads each output value before its update
+            work[d] += g * syn1[row, d]
+            syn1[row, d] += g * syn0[inp, d]
+    for d in range(size):
+        syn0[inp, d] += work[d]
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def cbow_step(syn0, syn1, context, n_context, targets, n_targets, alpha, cbow_mean, neu1, work, table):  # noqa: ANN001, ANN201
+    """One CBOW position: the mean (or sum) of the context vectors predicts targets[0] against the rest;
+    every context vector then moves by the hidden layer's gradient (divided by the count for a sum)."""
+    size = syn0.shape[1]
+    for d in range(size):
+        neu1[d] = 0.0
+        work[d] = 0.0
+    for c in range(n_context):
+        for d in range(size):
+            neu1[d] += syn0[context[c], d]
+    inv = np.float32(1.0) / np.float32(n_context)
+    if cbow_mean:
+        for d in range(size):
+            neu1[d] *= inv
+    for t in range(n_targets):
+        row = targets[t]
+        f = np.float32(0.0)
+        for d in range(size):
+            f += neu1[d] * syn1[row, d]
+        if f <= -MAX_EXP or f >= MAX_EXP:
+            continue
+        label = np.float32(1.0) if t == 0 else np.float32(0.0)
+        g = (label - _sigmoid(f, table)) * alpha
+        for d in range(size):
+            work[d] += g * syn1[row, d]
+            syn1[row, d] += g * neu1[d]
+    if not cbow_mean:
+        for d in range(size):
+            work[d] *= inv
+    for c in range(n_context):
+        for d in range(size):
+            syn0[context[c], d] += work[d]
+
+
+@njit(nogil=True, cache=True)
+def _negatives(positive, negative, cum, targets, rng):  # noqa: ANN001, ANN202
+    """targets[0] = positive, then up to `negative` draws that are not the positive; returns (n, rng)."""
+    targets[0] = positive
+    n = 1
+    for _ in range(negative):
+        w = _draw(cum, rng)
+        rng = _next(rng)
+        if w != positive:
+            targets[n] = w
+            n += 1
+    return n, rng
+
+
+@njit(parallel=True, fastmath=True, nogil=True, cache=True)
+def train_jobs(  # noqa: ANN201
+    syn0,  # (V, k) float32 input vectors, updated in place
+    syn1,  # (V, k) float32 output vectors, updated in place
+    words,  # (n_tokens,) int32
+    starts,  # (n_sentences + 1,) int64
+    job_bounds,  # (n_jobs + 1,) int64: sentence s belongs to job j when bounds[j] <= s < bounds[j+1]
+    job_alpha,  # (n_jobs,) float32
+    job_seed,  # (n_jobs,) uint64
+    sample_int,  # (V,) uint32
+    cum,  # (V,) uint32
+    window,
+    negative,
+    sg,
+    cbow_mean,
+    shrink,  # draw a reduced window per position (gensim's shrink_windows)
+    table,  # (EXP_TABLE_SIZE,) float32
+):
+    """Train on every job (in parallel); returns the words kept after subsampling, per job."""
+    n_jobs = len(job_alpha)
+    kept = np.zeros(n_jobs, dtype=np.int64)
+    size = syn0.shape[1]
+    for j in prange(n_jobs):
+        first, last = job_bounds[j], job_bounds[j + 1]
+        buf = np.empty(starts[last] - starts[first], dtype=np.int32)
+        bounds = np.empty(last - first + 1, dtype=np.int64)
+        context = np.empty(2 * window, dtype=np.int32)
+        targets = np.empty(negative + 1, dtype=np.int32)
+        work = np.empty(size, dtype=np.float32)
+        neu1 = np.empty(size, dtype=np.float32)
+        rng = job_seed[j]
+        alpha = job_alpha[j]
+        # first the whole job is subsampled, then trained on: gensim's order of random draws
+        n = 0
+        bounds[0] = 0
+        for s in range(first, last):
+            for p in range(starts[s], starts[s + 1]):
+                w = words[p]
+                r = rng >> _SHIFT
+                rng = _next(rng)
+                if np.uint64(sample_int[w]) < r:
+                    continue
+                buf[n] = w
+                n += 1
+            bounds[s - first + 1] = n
+        kept[j] = n
+        for s in range(last - first):
+            lo_s, hi_s = bounds[s], bounds[s + 1]
+            for i in range(lo_s, hi_s):
+                b = 0
+                if shrink:
+                    b = int((rng >> _SHIFT) % np.uint64(window))
+                    rng = _next(rng)
+                lo = max(lo_s, i - window + b)
+                hi = min(hi_s, i + window + 1 - b)
+                if sg:
+                    for c in range(lo, hi):
+                        if c == i:
+                            continue
+                        n_t, rng = _negatives(buf[i], negative, cum, targets, rng)
+                        sg_step(syn0, syn1, buf[c], targets, n_t, alpha, work, table)
+                else:
+                    n_c = 0
+                    for c in range(lo, hi):
+                        if c != i:
+                            context[n_c] = buf[c]
+                            n_c += 1
+                    n_t, rng = _negatives(buf[i], negative, cum, targets, rng)  # drawn even when unused
+                    if n_c == 0:
+                        continue
+                    cbow_step(syn0, syn1, context, n_c, targets, n_t, alpha, cbow_mean, neu1, work, table)
+    return kept
+
+
+_compiled = False
+
+
+def compile_kernels() -> None:
+    """Compile `train_jobs` (or load it from numba's cache) on a tiny problem, once per process."""
+    global _compiled
+    if _compiled:
+        return
+    vectors = np.zeros((2, 1), dtype=np.float32)
+    for sg in (0, 1):
+        train_jobs(
+            vectors, vectors.copy(), np.zeros(2, np.int32), np.array([0, 2]), np.array([0, 1]),
+            np.zeros(1, np.float32), np.ones(1, np.uint64), np.full(2, 2**32 - 1, np.uint32),
+            np.array([1, 2], np.uint32), 1, 1, sg, 1, 1, sigmoid_table(),
+        )  # fmt: skip
+    _compiled = True

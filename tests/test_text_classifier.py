@@ -1,0 +1,112 @@
+"""TextClassifier: planted sentiment words are learned, probabilities are proper, pre-trained rows are
+used (frozen or not), saving keeps the predictions, and bad input is our error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import embedrec
+from embedrec import EmbeddingTable, TextClassifier
+from embedrec.errors import DataError, ParameterError
+
+GOOD, BAD = ["great", "superb", "lovely"], ["awful", "dull", "boring"]
+FILLER = [f"filler{a}{b}" for a in "abcde" for b in "xyzuvw"]  # letters only: the tokenizer drops digits
+
+
+def planted(n: int = 600, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Texts of filler words with one sentiment word each: the label is which list it came from."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        pos = bool(rng.integers(2))
+        words = list(rng.choice(FILLER, 6)) + [str(rng.choice(GOOD if pos else BAD))]
+        texts.append(" ".join(rng.permutation(words)))
+        labels.append("pos" if pos else "neg")
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def fitted() -> TextClassifier:
+    texts, labels = planted()
+    return TextClassifier(dim=8, epochs=15, seed=0, verbose=False).fit(texts, labels)
+
+
+def test_planted_sentiment_words_are_learned(fitted: TextClassifier) -> None:
+    texts, labels = planted(200, seed=1)
+    assert fitted.score(texts, labels) > 0.97
+    assert fitted.predict(["fillerax great fillerby", "dull fillercz"]).tolist() == ["pos", "neg"]
+    assert fitted.classes_.tolist() == ["neg", "pos"]
+
+
+def test_probabilities_are_proper_and_match_predict(fitted: TextClassifier) -> None:
+    texts, _ = planted(50, seed=2)
+    proba = fitted.predict_proba(texts)
+    assert proba.shape == (50, 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-6)
+    assert (fitted.classes_[proba.argmax(axis=1)] == fitted.predict(texts)).all()
+
+
+def test_learned_word_vectors_separate_the_sentiment_words(fitted: TextClassifier) -> None:
+    table = fitted.embeddings_
+    assert table.kind == "word" and set(GOOD + BAD) <= set(table.keys)
+    w = fitted._module.out.weight.detach().numpy()
+    direction = w[1] - w[0]  # pos logit minus neg logit
+    assert all(table[g] @ direction > 0 for g in GOOD) and all(table[b] @ direction < 0 for b in BAD)
+
+
+def test_save_and_load_predict_the_same(fitted: TextClassifier, tmp_path: Path) -> None:
+    loaded = embedrec.load_model(fitted.save(tmp_path / "clf"))
+    texts, _ = planted(40, seed=3)
+    assert isinstance(loaded, TextClassifier) and loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(texts), fitted.predict_proba(texts))
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_pretrained_rows_start_the_embedding_layer(freeze: bool, tmp_path: Path) -> None:
+    texts, labels = planted(300)
+    vocab = GOOD + BAD + FILLER
+    table = EmbeddingTable(np.random.default_rng(0).normal(size=(len(vocab), 8)).astype(np.float32), vocab)
+    model = TextClassifier(dim=8, epochs=3, pretrained=table, freeze=freeze, seed=0, verbose=False)
+    model.fit(texts, labels)
+    assert model.pretrained_found_ == len(vocab)
+    learned = model.embeddings_
+    same = np.allclose(learned["great"], table["great"])
+    assert same == freeze
+    loaded = embedrec.load_model(model.save(tmp_path / "m"))  # an in-memory table is saved by name
+    assert loaded.pretrained == f"<EmbeddingTable {table.name}>"
+    path = tmp_path / "v.txt"
+    embedrec.export(table, "word2vec", path)
+    from_file = TextClassifier(dim=8, epochs=1, pretrained=str(path), freeze=True, verbose=False).fit(
+        texts, labels
+    )
+    np.testing.assert_allclose(from_file.embeddings_["dull"], table["dull"], rtol=1e-5)
+
+
+def test_bad_input_is_our_error() -> None:
+    texts, labels = planted(20)
+    with pytest.raises(DataError, match="two labels"):
+        TextClassifier(verbose=False).fit(texts, ["pos"] * 20)
+    with pytest.raises(DataError, match="20 texts but 3 labels"):
+        TextClassifier(verbose=False).fit(texts, labels[:3])
+    with pytest.raises(ParameterError, match="list of texts"):
+        TextClassifier(verbose=False).fit("one text", ["pos"])
+    with pytest.raises(ParameterError, match="freeze=True needs pretrained"):
+        TextClassifier(freeze=True, verbose=False).fit(texts, labels)
+    table = EmbeddingTable(np.ones((1, 4), np.float32), ["great"])
+    with pytest.raises(ParameterError, match="dim=8 but the pretrained vectors have 4"):
+        TextClassifier(dim=8, pretrained=table, verbose=False).fit(texts, labels)
+    with pytest.raises(ParameterError, match="weighting"):
+        TextClassifier(weighting="tfidf", verbose=False).fit(texts, labels)
+
+
+@pytest.mark.slow
+def test_rt_polarity_accuracy_floor(shared_data: Path) -> None:
+    df = pd.read_csv(shared_data / "text" / "rt_polarity.tsv", sep="\t", quoting=3)
+    order = np.random.default_rng(0).permutation(len(df))
+    train, test = df.iloc[order[:9596]], df.iloc[order[9596:]]
+    model = TextClassifier(verbose=False).fit(train.text.tolist(), train.label.tolist())
+    # measured about 0.76 (BENCHMARKS.md); a majority guess gives 0.50, unigram TF-IDF + LR about 0.75
+    assert model.score(test.text.tolist(), test.label.tolist()) > 0.72

@@ -1,0 +1,252 @@
+"""Word2Vec: the compiled kernels against a slow reference, planted clusters on both backends,
+saving, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embedrec
+from embedrec import Word2Vec
+from embedrec.data.text import EncodedCorpus, encode_corpus
+from embedrec.errors import (
+    DataError,
+    ModelFormatError,
+    NotFittedError,
+    ParameterError,
+    UnknownIdError,
+)
+from embedrec.models import word2vec_kernels as kern
+from embedrec.models.skipgram import SkipGramConfig, train_skipgram
+
+MASK = (1 << 48) - 1
+
+
+def lcg(x: int) -> int:
+    return (x * 25214903917 + 11) & MASK
+
+
+def reference_job(syn0, syn1, words, starts, alpha, seed, sample_int, cum, window, negative, sg, cbow_mean):  # noqa: ANN001
+    """One job, step by step in plain Python: subsample the whole job, then for each position draw a
+    reduced window and train skip-gram pairs or one CBOW step, skipping dot products outside (-6, 6)."""
+    table = kern.sigmoid_table()
+    rng, kept, bounds = seed, [], [0]
+    for s in range(len(starts) - 1):
+        for w in words[starts[s] : starts[s + 1]]:
+            r = rng >> 16
+            rng = lcg(rng)
+            if sample_int[w] >= r:
+                kept.append(int(w))
+        bounds.append(len(kept))
+
+    def negatives(positive: int, rng: int) -> tuple[list[int], int]:
+        out = [positive]
+        for _ in range(negative):
+            target = int(np.searchsorted(cum, (rng >> 16) % int(cum[-1]), side="left"))
+            rng = lcg(rng)
+            if target != positive:
+                out.append(target)
+        return out, rng
+
+    def step(hidden: np.ndarray, targets: list[int]) -> np.ndarray:
+        grad = np.zeros_like(hidden)
+        for t, row in enumerate(targets):
+            f = float(hidden @ syn1[row])
+            if not -6.0 < f < 6.0:
+                continue
+            g = np.float32(((1.0 if t == 0 else 0.0) - table[int((f + 6.0) * (1000 / 12))]) * alpha)
+            grad += g * syn1[row]
+            syn1[row] += g * hidden
+        return grad
+
+    for lo_s, hi_s in zip(bounds[:-1], bounds[1:], strict=True):
+        for i in range(lo_s, hi_s):
+            b = (rng >> 16) % window
+            rng = lcg(rng)
+            ctx = [kept[c] for c in range(max(lo_s, i - window + b), min(hi_s, i + window + 1 - b)) if c != i]
+            if sg:
+                for c in ctx:
+                    targets, rng = negatives(kept[i], rng)
+                    syn0[c] += step(syn0[c].copy(), targets)
+            else:
+                targets, rng = negatives(kept[i], rng)
+                if not ctx:
+                    continue
+                hidden = syn0[ctx].sum(axis=0)
+                if cbow_mean:
+                    hidden /= len(ctx)
+                grad = step(hidden, targets)
+                if not cbow_mean:
+                    grad /= len(ctx)
+                for c in ctx:
+                    syn0[c] += grad
+
+
+@pytest.mark.parametrize(("sg", "cbow_mean"), [(1, 1), (0, 1), (0, 0)])
+def test_the_compiled_job_equals_the_slow_reference(sg: int, cbow_mean: int) -> None:
+    rng = np.random.default_rng(3)
+    n_words, size = 12, 8
+    counts = rng.integers(1, 50, n_words)
+    words = rng.integers(0, n_words, 60).astype(np.int32)
+    starts = np.array([0, 7, 7, 30, 31, 60], dtype=np.int64)
+    syn0 = rng.uniform(-0.5, 0.5, (n_words, size)).astype(np.float32)
+    syn1 = rng.uniform(-0.5, 0.5, (n_words, size)).astype(np.float32)
+    sample_int, cum = kern.sample_ints(counts, 0.05), kern.cum_table(counts)
+    seed = 123456789012
+    ref0, ref1 = syn0.copy(), syn1.copy()
+    reference_job(ref0, ref1, words, starts, 0.05, seed, sample_int, cum, 3, 4, sg, cbow_mean)
+    kern.train_jobs(
+        syn0, syn1, words, starts, np.array([0, 5]), np.array([0.05], np.float32),
+        np.array([seed], np.uint64), sample_int, cum, 3, 4, sg, cbow_mean, 1, kern.sigmoid_table(),
+    )  # fmt: skip
+    assert np.abs(ref0 - syn0).max() > 0 or True  # both moved the same way:
+    np.testing.assert_allclose(syn0, ref0, atol=2e-6)
+    np.testing.assert_allclose(syn1, ref1, atol=2e-6)
+    assert not np.allclose(syn1, 0)
+
+
+def test_tables_follow_gensims_formulas() -> None:
+    counts = np.array([100, 10, 1])
+    cum = kern.cum_table(counts)
+    weights = counts**0.75
+    np.testing.assert_allclose(
+        np.diff(np.concatenate([[0], cum])) / cum[-1], weights / weights.sum(), atol=1e-8
+    )
+    keep = kern.sample_ints(counts, 0.01) / (2**32 - 1)
+    threshold = 0.01 * counts.sum()
+    np.testing.assert_allclose(
+        keep, np.minimum((np.sqrt(counts / threshold) + 1) * threshold / counts, 1), 1e-6
+    )
+    assert (kern.sample_ints(counts, 0) == 2**32 - 1).all()
+
+
+def planted_sentences(n_clusters: int = 5, size: int = 6, n: int = 800, seed: int = 0) -> list[list[str]]:
+    """Each sentence uses the words of one cluster only, so a word's neighbours are its cluster."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        c = int(rng.integers(n_clusters))
+        out.append([f"c{c}w{w}" for w in rng.integers(0, size, 10)])
+    return out
+
+
+def cluster_of(word: str) -> str:
+    return word.split("w")[0]
+
+
+def assert_clusters_found(table: embedrec.EmbeddingTable) -> None:
+    for word in table.keys:
+        neighbours, _ = table.similar(word, n=5)
+        assert {cluster_of(w) for w in neighbours} == {cluster_of(word)}, (word, neighbours)
+
+
+def test_planted_clusters_are_found_by_the_compiled_kernels() -> None:
+    for sg in (1, 0):
+        model = Word2Vec(vector_size=16, window=3, min_count=1, sample=0, sg=sg, epochs=10, workers=1,
+                         verbose=False, alpha=0.05).fit(planted_sentences())  # fmt: skip
+        assert_clusters_found(model.embeddings_)
+        assert model.backend_ == "numba" and model.threads_ == 1
+
+
+@pytest.mark.parametrize("sg", [1, 0])
+def test_planted_clusters_are_found_by_the_torch_path(sg: int) -> None:
+    # every word is in every batch hundreds of times here: the steps summed per row are capped
+    corpus = encode_corpus(planted_sentences(n=400), min_count=1)
+    config = SkipGramConfig(vector_size=16, window=3, sample=0, sg=sg, epochs=10, alpha=0.05,
+                            backend="torch", verbose=False)  # fmt: skip
+    trained = train_skipgram(corpus, config)
+    assert trained.backend == "torch"
+    table = embedrec.EmbeddingTable(trained.syn0, corpus.vocab, counts=corpus.counts)
+    assert_clusters_found(table)
+
+
+def test_one_worker_and_a_seed_repeat_exactly() -> None:
+    def fit() -> Word2Vec:
+        return Word2Vec(vector_size=8, min_count=1, epochs=2, workers=1, verbose=False).fit(
+            planted_sentences()
+        )
+
+    assert np.array_equal(fit().embeddings_.vectors, fit().embeddings_.vectors)
+
+
+@pytest.fixture(scope="module")
+def small_model() -> Word2Vec:
+    return Word2Vec(vector_size=16, window=3, min_count=1, sample=0, epochs=5, workers=1, verbose=False).fit(
+        planted_sentences(n=300)
+    )
+
+
+def test_save_and_load_give_the_same_model(small_model: Word2Vec, tmp_path: Path) -> None:
+    small_model.save(tmp_path / "w2v")
+    loaded = embedrec.load_model(tmp_path / "w2v")
+    assert isinstance(loaded, Word2Vec) and loaded.get_params() == small_model.get_params()
+    assert np.array_equal(loaded.embeddings_.vectors, small_model.embeddings_.vectors)
+    assert np.array_equal(loaded.output_vectors_, small_model.output_vectors_)
+    assert loaded.vocab == small_model.vocab
+    assert np.array_equal(loaded.embeddings_.counts, small_model.embeddings_.counts)
+    assert loaded.similar("c0w1", 3)[0].tolist() == small_model.similar("c0w1", 3)[0].tolist()
+
+
+def test_a_tampered_save_is_refused(small_model: Word2Vec, tmp_path: Path) -> None:
+    path = small_model.save(tmp_path / "w2v")
+    weights = next(path.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8])
+    with pytest.raises(ModelFormatError, match="corrupt or truncated"):
+        embedrec.load_model(path)
+
+
+def test_queries_name_unknown_words_and_suggest_the_lower_case(small_model: Word2Vec) -> None:
+    with pytest.raises(UnknownIdError, match="'nope'.*16|'nope'.*30 words"):
+        small_model.similar("nope")
+    with pytest.raises(UnknownIdError, match="did you mean 'c0w1'"):
+        small_model.analogy("C0W1", "c0w2", "c1w1")
+    keys, sims = small_model.analogy("c0w1", "c0w2", "c1w2", n=3)
+    assert len(keys) == 3 and not {"c0w1", "c0w2", "c1w2"} & set(keys)
+    assert -1 <= small_model.similarity("c0w1", "c0w2") <= 1
+
+
+def test_before_fit_every_query_says_so() -> None:
+    with pytest.raises(NotFittedError):
+        Word2Vec().similar("a")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"vector_size": 0}, {"sg": 2}, {"window": -1}, {"alpha": 0.01, "min_alpha": 0.1}, {"min_count": 0},
+     {"device": "tpu"}, {"workers": 0}],
+)  # fmt: skip
+def test_bad_parameters_are_refused_at_fit(params: dict) -> None:
+    with pytest.raises(ParameterError):
+        Word2Vec(verbose=False, **params).fit([["a", "b"]])
+
+
+def test_bad_corpora_are_data_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(DataError, match="empty"):
+        Word2Vec(verbose=False).fit(empty)
+    with pytest.raises(DataError, match="no word occurs min_count=5"):
+        Word2Vec(verbose=False).fit([["rare", "words"]])
+
+
+def test_sklearn_clone_keeps_the_parameters() -> None:
+    import sklearn.base
+
+    model = Word2Vec(vector_size=12, sg=0)
+    clone = sklearn.base.clone(model)
+    assert clone.get_params() == model.get_params() and clone is not model
+
+
+def test_words_per_second_is_reported_in_corpus_words(small_model: Word2Vec) -> None:
+    assert small_model.corpus_words_ == 3000
+    assert small_model.words_per_second_ == pytest.approx(3000 * 5 / small_model.train_seconds_, rel=1e-6)
+
+
+def test_an_encoded_corpus_trains_without_text() -> None:
+    corpus = EncodedCorpus(
+        np.array([0, 1, 0, 1], np.int32), np.array([0, 2, 4]), ["a", "b"], np.array([2, 2]), 4
+    )
+    trained = train_skipgram(corpus, SkipGramConfig(vector_size=4, epochs=1, verbose=False, workers=1))
+    assert trained.syn0.shape == (2, 4) and np.isfinite(trained.syn0).all()
