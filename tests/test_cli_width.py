@@ -66,6 +66,21 @@ CASES: dict[str, list[tuple[list[str], int]]] = {
     "axes": [(["axes", "../small", "-k", "2", "-n", "6"], 0)],
     "export": [(["export", "../small", "--format", "npy", "--out", "npy"], 0)],
     "serve": [(["serve", "../mean"], 2)],  # refused before it listens: nothing to recommend with
+    "word2vec": [
+        (["word2vec", "../corpus.txt", "--out", "w2v", "--size", "16", "--epochs", "2", "--workers", "1"], 0)
+    ],
+    "analogy": [
+        (["analogy", "../words", "king", "man", "woman", "-n", "4"], 0),
+        (["analogy", "../words", "--questions", "../questions.txt"], 0),
+    ],
+    "wordsim": [(["wordsim", "../words", "../pairs.tsv"], 0)],
+    "item2vec": [
+        (["item2vec", "movielens-small", "--out", "i2v", "--size", "8", "--epochs", "1", "--workers", "1"], 0)
+    ],
+    "classify": [
+        (["classify", "train", "../reviews.tsv", "--out", "tc", "--dim", "8", "--epochs", "2"], 0),
+        (["classify", "predict", "../classifier", "../reviews.tsv", "-n", "4"], 0),
+    ],
     "table": [
         (["table", "train", "../table.csv", "--target", "spent", "--epochs", "2", "--out", "tm"], 0),
         (["table", "evaluate", "../tables", "../table.csv"], 0),
@@ -89,7 +104,8 @@ for argv in json.load(sys.stdin):
 json.dump(results, sys.__stdout__)
 """
 
-TIMING = re.compile(r"\d[\d,.]*\s?(?:ms|s)\b|\d[\d,]*×")  # durations and speed-ups differ run to run
+# durations, speeds and speed-ups differ run to run
+TIMING = re.compile(r"\d[\d,.]*\s?(?:ms|s|words/s)\b|\d[\d,]*×")
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?")
 
 
@@ -130,7 +146,27 @@ def workdir(small_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame.to_csv(root / "table.csv", index=False)
     model = embedrec.TabularModel(epochs=2, verbose=False).fit(frame.drop(columns="spent"), frame["spent"])
     model.save(root / "tables")
+    _texts(root, rng)
     return root
+
+
+def _texts(root: Path, rng: np.random.Generator) -> None:
+    """A corpus and a words model of it, analogy questions, word pairs, and labelled reviews with a
+    classifier: small, but with the long words and lines that wrap."""
+    vocab = (
+        "king queen man woman prince princess boy girl castle extraordinarily incomprehensibilities".split()
+    )
+    vocab += [f"w{k}" for k in range(40)]
+    sentences = [" ".join(rng.choice(vocab, int(rng.integers(5, 15)))) for _ in range(1500)]
+    (root / "corpus.txt").write_text("\n".join(sentences) + "\n")
+    corpus = embedrec.LineCorpus(root / "corpus.txt", embedrec.Tokenizer(pattern=r"\S+"))
+    embedrec.Word2Vec(vector_size=8, epochs=1, workers=1).fit(corpus).save(root / "words")
+    (root / "questions.txt").write_text(": family\nking queen man woman\nboy girl prince princess\n")
+    (root / "pairs.tsv").write_text("king\tqueen\t8.5\nman\twoman\t8.3\nboy\tcastle\t1.2\n")
+    labels = rng.choice(["pos", "neg"], 200)
+    reviews = [f"{lab} " + " ".join(rng.choice(vocab, 30)) for lab in labels]
+    pd.DataFrame({"label": labels, "text": reviews}).to_csv(root / "reviews.tsv", sep="\t", index=False)
+    embedrec.TextClassifier(dim=8, epochs=2).fit(reviews, list(labels)).save(root / "classifier")
 
 
 def run_all(workdir: Path, columns: int) -> list[dict]:
