@@ -104,8 +104,8 @@ for argv in json.load(sys.stdin):
 json.dump(results, sys.__stdout__)
 """
 
-# durations, speeds and speed-ups differ run to run
-TIMING = re.compile(r"\d[\d,.]*\s?(?:ms|s|words/s)\b|\d[\d,]*×")
+# durations (progress bars' "0:00:01" too), speeds and speed-ups differ run to run
+TIMING = re.compile(r"\d+:\d\d:\d\d|\d[\d,.]*\s?(?:ms|s|words/s)\b|\d[\d,.]*×")
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?")
 
 
