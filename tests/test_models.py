@@ -211,9 +211,9 @@ def test_row_penalty_weights_follow_rating_counts() -> None:
 def test_history_counts_epochs_for_the_loop_and_sweeps_for_the_sampler() -> None:
     data = _synthetic()
     sampled = BayesianDotBias(n_factors=3, sweeps=7, verbose=False).fit(data)
-    assert len(sampled.history_.train_loss) == 7
+    assert len(sampled.history_) == len(sampled.history_.train_loss) == 7
     trained = DotBias(n_factors=3, epochs=3, verbose=False).fit(data)
-    assert len(trained.history_.train_loss) == 3
+    assert len(trained.history_) == len(trained.history_.train_loss) == 3
     assert BayesianDotBias().fit(data).n_factors_ == 8 and DotBias(lr=0.02).fit(data).n_factors_ == 32
 
 

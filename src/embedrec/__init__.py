@@ -7,13 +7,9 @@ and PyTorch is imported only when a model that needs it is used.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("embedrec")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0"
+__version__ = "0.1.0"  # the package's version: pyproject.toml reads it from here
 
 # public name -> the module that defines it, layer by layer
 _EXPORTS: dict[str, str] = {

@@ -22,6 +22,10 @@ class TrainHistory:
     seconds: float = 0.0
     valid_loss: list[float] = field(default_factory=list)  # with any other loss: its mean on valid
 
+    def __len__(self) -> int:
+        """The number of epochs (or sweeps) run: `len(model.history_)`."""
+        return len(self.train_loss)
+
 
 class Bar:
     """A rich progress bar with one tick per epoch (or sweep) showing train loss and valid RMSE (or
