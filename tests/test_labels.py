@@ -2,7 +2,7 @@
 
 The README's map (movielens-small, the 2,000 most-rated movies, `--labels 40`) placed 19 of its 40
 labels with one position per label; trying positions around each point, then leader lines, then a
-smaller font, then the edge of the map places 35 (BayesianDotBias) and 36 (the DotBias here).
+smaller font, then the edge of the map places 34 (BayesianDotBias) and 36 (the DotBias here).
 """
 
 from __future__ import annotations
