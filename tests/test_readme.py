@@ -179,8 +179,9 @@ def _serve_briefly(argv: list[str], workdir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_every_readme_block_runs(workdir: Path) -> None:
+def test_every_readme_block_runs(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     namespace: dict = {"__name__": "readme"}
+    monkeypatch.setenv("EMBEDREC_DATA", str(workdir / ".data"))  # the Python blocks read ml-100k too
     for line, lang, text in blocks():
         if lang == "python":
             code = compile(text, f"README.md:{line}", "exec")

@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "Interactions": "embedrec.data.interactions",
     "RatingScale": "embedrec.data.interactions",
     "read_ratings": "embedrec.data.readers",
+    "implicit": "embedrec.data.implicit",
     "read_table": "embedrec.data.tables",
     "list_datasets": "embedrec.data.datasets",
     "load_dataset": "embedrec.data.datasets",
@@ -52,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "Tokenizer": "embedrec.data.text",
     # models
     "Estimator": "embedrec.models.base",
+    "ALS": "embedrec.models.als",
+    "BPR": "embedrec.models.bpr",
+    "EASE": "embedrec.models.ease",
     "FoldedUser": "embedrec.models.base",
     "BayesianDotBias": "embedrec.models.bayes",
     "BiasBaseline": "embedrec.models.baselines",
@@ -77,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "RankingReport": "embedrec.query.ranking",
     "ranking_comparison": "embedrec.query.ranking",
     "ranking_report": "embedrec.query.ranking",
+    "new_user_report": "embedrec.query.ranking",
     "analogy_accuracy": "embedrec.query.wordeval",
     "word_similarity": "embedrec.query.wordeval",
     # showing

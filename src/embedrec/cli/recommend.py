@@ -195,9 +195,11 @@ def items_table(
     title: str,
     score: str,
     caption: str | None = None,
+    stars: np.ndarray | None = None,
 ) -> FitTable:
     """A table of items with title, year, genres and score (`score` names the kind of score: a
-    neighbour metric's name gives its heading, and euclidean is shown as a distance)."""
+    neighbour metric's name gives its heading, and euclidean is shown as a distance), and predicted
+    stars when given."""
     cat = rec.catalogue
     table = FitTable(title, caption=caption)
     table.add_column("#", numeric=True, style="dim")
@@ -209,6 +211,8 @@ def items_table(
     if cat.has_genres:
         table.add_column("genres", style="dim", drop=1)
     table.add_column(SCORE_HEADINGS.get(score, score), numeric=True)
+    if stars is not None:
+        table.add_column("predicted", numeric=True)
     for rank, (raw, value) in enumerate(zip(ids, scores, strict=True), 1):
         i = cat.ids.index(raw)
         row = [str(rank), escape(str(raw)), escape(cat.titles[i])]
@@ -217,6 +221,8 @@ def items_table(
         if cat.has_genres:
             row.append(escape(", ".join(cat.genres[i])))
         row.append(format_similarity(value, score))
+        if stars is not None:
+            row.append(f"{stars[rank - 1]:.2f}★")
         table.add_row(*row)
     return table
 
@@ -232,14 +238,18 @@ def demo_tail(rec: Recommender, n: int = 5) -> Group:
             continue
         known[item] = rating
     if known:
-        ids, scores = rec.recommend_for_ratings(known, n=n)
+        user = rec.fold_in(known)
+        ids, scores = rec.recommend_for(user, n=n)
         label = escape(", ".join(f"{t}={r:g}" for t, r in known.items()))
         caption = PRIOR_CAPTION if rec.popularity > 0 else None
-        parts.append(
-            items_table(
-                rec, ids, scores, title=f"A new user who rated {label}", score="predicted", caption=caption
-            )
-        )
+        title = f"A new user who rated {label}"
+        if rec.model.objective == "rating":
+            table = items_table(rec, ids, scores, title=title, score="predicted", caption=caption)
+        else:
+            table = items_table(rec, ids, scores, title=title, score="score", stars=rec.stars(user, ids))
+            if rec.ratings is not None:
+                table.caption = f"ranked by {type(rec.model).__name__}, stars by {type(rec.ratings).__name__}"
+        parts.append(table)
     for spellings in DEMO_TITLES:
         anchor = None
         for item in spellings:

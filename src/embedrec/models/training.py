@@ -4,7 +4,9 @@ A model hands in a `torch.nn.Module` whose `forward(users, items)` returns predi
 other losses, logits from any two input arrays: a table model passes category codes and numbers); it
 may also define `reset_parameters(generator)` (seeded init), `penalty(users, items)` (L2 on the rows a
 batch touched, added to the loss) and `param_groups(weight_decay)` (per-group AdamW decay). The loss is
-picked by name from `LOSSES` (MSE unless the config says otherwise).
+picked by name from `LOSSES` (MSE unless the config says otherwise), unless the module defines
+`batch_loss(users, items, values, generator)`, a loss of its own (ranking models: it samples negatives
+with the loop's seeded generator).
 """
 
 from __future__ import annotations
@@ -250,8 +252,11 @@ def _run(
                             group["lr"] = lr * frac
                     rows = order[b * config.batch_size : (b + 1) * config.batch_size]
                     u, i = users[rows], items[rows]
-                    per_row = loss_fn(module(u, i), ratings[rows])  # (batch,)
-                    fit = torch.mean(per_row if w is None else per_row * w[rows])
+                    if hasattr(module, "batch_loss"):  # a loss of its own (ranking: sampled negatives)
+                        fit = module.batch_loss(u, i, ratings[rows], gen)
+                    else:
+                        per_row = loss_fn(module(u, i), ratings[rows])  # (batch,)
+                        fit = torch.mean(per_row if w is None else per_row * w[rows])
                     loss = fit + module.penalty(u, i) if hasattr(module, "penalty") else fit
                     for opt in opts:
                         opt.zero_grad(set_to_none=True)

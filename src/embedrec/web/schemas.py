@@ -31,7 +31,13 @@ class Item(BaseModel):
 
 
 class ScoredItem(Item):
-    score: float = Field(description="Predicted rating for recommendations; similarity for neighbours.")
+    score: float = Field(
+        description="Recommendations: the model's score (a predicted rating for rating models); "
+        "neighbours: the similarity."
+    )
+    stars: float | None = Field(
+        None, description="Recommendations: the predicted rating, when the model or its rating model has one."
+    )
 
 
 class Contribution(BaseModel):
