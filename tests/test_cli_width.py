@@ -34,7 +34,8 @@ CASES: dict[str, list[tuple[list[str], int]]] = {
     "datasets": [(["datasets"], 0)],
     "info": [(["info", "movielens-small"], 0), (["info", "../ratings.csv"], 0)],
     "train": [
-        (["train", "movielens-small", "-m", "dotbias", "--epochs", "1", "-k", "4", "-q", "--out", "t"], 0)
+        (["train", "movielens-small", "-m", "dotbias", "--epochs", "1", "-k", "4", "-q", "--out", "t"], 0),
+        (["train", "movielens-small", "-m", "als", "-k", "8", "-q", "--out", "als"], 0),  # ranking metrics
     ],
     "evaluate": [(["evaluate", "../split", "movielens-small", "--ranking"], 0)],
     "predict": [
