@@ -19,9 +19,9 @@ import numpy as np
 import typer
 from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from embedrec.cli.options import ReadSpec, reads_data
+from embedrec.cli.tables import FitTable
 from embedrec.cli.train import SPLITS, ranking_table, split_data
 from embedrec.data.interactions import Interactions
 from embedrec.data.readers import read_ratings
@@ -126,11 +126,11 @@ def _held_out(
     return part, train_part, name
 
 
-def _table(rows: dict[str, Any], title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("ratings", style="bold")
+def _table(rows: dict[str, Any], title: str) -> FitTable:
+    table = FitTable(title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ratings", style="bold", key=True)
     for col in ("n", "RMSE", "MAE"):
-        table.add_column(col, justify="right")
+        table.add_column(col, numeric=True)
     for name, m in rows.items():
         table.add_row(name, f"{m.n:,}", f"{m.rmse:.4f}", f"{m.mae:.4f}")
     return table

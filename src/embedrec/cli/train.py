@@ -17,11 +17,12 @@ import numpy as np
 import typer
 from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 import embedrec
 from embedrec.cli.options import ReadSpec, reads_data
 from embedrec.cli.recommend import demo_tail
+from embedrec.cli.tables import FitTable
 from embedrec.data.implicit import default_weights
 from embedrec.errors import DataError, ParameterError
 from embedrec.metrics import mae, rmse
@@ -113,12 +114,12 @@ def make_model(name: str, *, seed: int = 0, verbose: bool = True, **overrides: A
     return cls(**{k: v for k, v in given.items() if k in params})
 
 
-def metrics_table(rows: dict[str, dict[str, float]], title: str) -> Table:
+def metrics_table(rows: dict[str, dict[str, float]], title: str) -> FitTable:
     """A small table: one row per data part, RMSE and MAE columns."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("ratings", style="bold")
+    table = FitTable(title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ratings", style="bold", key=True)
     for col in ("n", "RMSE", "MAE"):
-        table.add_column(col, justify="right")
+        table.add_column(col, numeric=True)
     for name, m in rows.items():
         table.add_row(name, f"{int(m['n']):,}", f"{m['rmse']:.4f}", f"{m['mae']:.4f}")
     return table
@@ -130,11 +131,13 @@ def score(model: Any, part: Any) -> dict[str, float]:
     return {"n": len(part), "rmse": rmse(part.ratings, pred), "mae": mae(part.ratings, pred)}
 
 
-def ranking_table(frame: Any, title: str) -> Table:
-    """One row per model, one column per ranking metric (from `report_frame`)."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ["model", *map(str, frame.columns)]:
-        table.add_column(col, justify="left" if col == "model" else "right")
+def ranking_table(frame: Any, title: str) -> FitTable:
+    """One row per model, one column per ranking metric (from `report_frame`); at a narrow width the
+    metrics continue in a second part, each repeating the model names."""
+    table = FitTable(title, box=box.SIMPLE_HEAD)
+    table.add_column("model", key=True)
+    for col in map(str, frame.columns):
+        table.add_column(col.replace("_", " "), numeric=True)  # "hit rate" may wrap between its words
     for name, row in frame.iterrows():
         table.add_row(str(name), *(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
     return table
@@ -260,13 +263,14 @@ def predict(
     """Predicted ratings of one user for one or more items."""
     rec = Recommender.load(model_dir)
     preds = rec.predict(user, item)
-    table = Table(title=f"Predicted ratings for user {user}", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("item", justify="right")
-    table.add_column("title")
-    table.add_column("predicted", justify="right", style="bold")
+    table = FitTable(f"Predicted ratings for user {escape(user)}", box=box.SIMPLE_HEAD)
+    table.add_column("item", numeric=True)
+    table.add_column("title", min_width=16)
+    table.add_column("predicted", numeric=True, style="bold")
     for raw, value in zip(item, np.atleast_1d(preds), strict=True):
         i = rec.catalogue.index(raw)
-        table.add_row(str(rec.catalogue.ids.raw_id(i)), rec.catalogue.titles[i], f"{value:.2f}")
+        raw_id, name = rec.catalogue.ids.raw_id(i), rec.catalogue.titles[i]
+        table.add_row(escape(str(raw_id)), escape(name), f"{value:.2f}")
     console.print(table)
 
 

@@ -58,10 +58,20 @@ class ItemList(BaseModel):
     items: list[Item]
 
 
+class Neighbour(ScoredItem):
+    """A nearby item: `score` is the similarity (larger is closer, for every metric)."""
+
+    distance: float | None = Field(
+        None,
+        description="With metric=euclidean: the distance between the two vectors (smaller is closer); "
+        "`score` is minus it.",
+    )
+
+
 class SimilarItems(BaseModel):
     item: Item
     metric: Metric
-    items: list[ScoredItem]
+    items: list[Neighbour]
 
 
 class Matched(BaseModel):

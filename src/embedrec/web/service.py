@@ -70,14 +70,19 @@ class ModelService:
     def similar(
         self, raw: Any, n: int, metric: str, min_ratings: int | None = None
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The model's nearest items, by the recommender's `min_ratings` policy unless one is given."""
+        """The model's nearest items, by the recommender's `min_ratings` policy unless one is given; with
+        the euclidean metric each also carries its `distance`."""
         i = self.item_index(raw)
         if len(self.item_ids) < 2:
             return self.card(i), []
         ids, sims = self.rec.similar_items(
             self.item_ids.raw_id(i), n=n, metric=metric, min_ratings=min_ratings
         )
-        return self.card(i), [self.card(j, s) for j, s in zip(self.item_ids.indices(ids), sims, strict=True)]
+        cards = [self.card(j, s) for j, s in zip(self.item_ids.indices(ids), sims, strict=True)]
+        if metric == "euclidean":  # the library scores minus the distance; say the distance too
+            for card in cards:
+                card["distance"] = -card["score"]
+        return self.card(i), cards
 
     def for_user(self, raw: Any, n: int, explain: bool) -> tuple[Any, list[dict[str, Any]]]:
         """Top-`n` for a known user, each with the rated items that contribute most to its score."""
