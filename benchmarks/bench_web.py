@@ -374,7 +374,12 @@ def report(search: list[dict], runs: list[dict], alone: dict, maps: dict | None,
         "(target 0). With many clients the latency is mostly queueing (p50 ≈ clients / throughput). The "
         "latencies move from run to run with what else the machine runs (see the load average below); "
         f"the server CPU per request does not: at {by_clients[50]['cpu_ms']:.2f} ms, one core serves about "
-        f"{1000 / by_clients[50]['cpu_ms']:,.0f} of these requests per second.",
+        f"{1000 / by_clients[50]['cpu_ms']:,.0f} of these requests per second, so on an idle machine (the "
+        f"server is one process, one core's worth under the GIL) 50 clients would wait about "
+        f"{50 * by_clients[50]['cpu_ms']:.0f} ms each. `embedrec serve` freezes the heap it starts with "
+        "(`gc.freeze()`): a full collection walked the model, the title index and the imported libraries, "
+        "~150 ms of CPU with the GIL held that stalled every request in flight, and that stall was most of "
+        "the former p99 (650 ms).",
         "",
         "Title search in process (`TitleIndex.search`, 20 results, 200 queries per catalogue: whole "
         "titles, their first words, one letter dropped), against the full scan it replaced (rapidfuzz "

@@ -132,3 +132,17 @@ def test_light_entry_points(argv: list[str] | None) -> None:
     )  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_version_answers_before_the_command_tree_loads() -> None:
+    """`embedrec --version` prints the installed version without importing typer or rich (its start-up)."""
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    code = (
+        "import sys\nsys.argv = ['embedrec', '--version']\nfrom embedrec.cli import main\nmain()\n"
+        "print(sorted(m for m in ('typer', 'rich', 'click', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [f"embedrec {version('embedrec')}", "[]"]

@@ -109,6 +109,30 @@ def test_serve_a_model_it_cannot_serve(capsys, monkeypatch, models: dict[str, Pa
     assert_refused(*run(capsys, monkeypatch, "serve", models["mean"], "--port", 0), "GlobalMean")
 
 
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ("similar", "{m}", "2"),
+        ("similar", "{m}", "1", "--users"),
+        ("plot", "{m}", "--out", "{tmp}/map.png"),
+        ("plot", "{m}", "--out", "{tmp}/map.html"),
+        ("axes", "{m}"),
+        ("export", "{m}", "--format", "npy", "--out", "{tmp}/out"),
+    ],
+    ids=lambda v: "-".join(v[:1] + v[3:4]),
+)
+def test_a_model_without_vectors_says_so(
+    capsys, monkeypatch, models: dict[str, Path], tmp_path: Path, verb: tuple
+) -> None:
+    """GlobalMean and BiasBaseline learn no vectors: one line naming the model, exit 2, no output file."""
+    for name in ("mean", "baseline"):
+        args = [a.format(m=models[name], tmp=tmp_path) for a in verb]
+        code, output = run(capsys, monkeypatch, *args)
+        assert_refused(code, output, "cannot compare vectors (it learns none)")
+        assert len(output.strip().splitlines()) == 1, output
+        assert not list(tmp_path.iterdir())
+
+
 def test_explain_factors_with_a_huge_top(capsys, monkeypatch, models: dict[str, Path]) -> None:
     assert_refused(*run(capsys, monkeypatch, "explain", "factors", models["good"], "--top", 100000), "--top")
 

@@ -50,10 +50,14 @@ def test_train_dotbias_with_options_prints_metrics(tmp_path: Path) -> None:
     assert "DotBias" in result.output and "RMSE" in result.output
 
 
-def test_demo_reports_held_out_rmse(tmp_path: Path) -> None:
+@pytest.mark.slow  # two models on movielens-small: about 15 s
+def test_demo_reports_held_out_rmse_and_ranks_with_a_ranking_model(tmp_path: Path) -> None:
     result = run("demo", "--quiet", "--out", tmp_path / "demo")
     assert result.exit_code == 0, result.output
-    assert "held out" in result.output and embedrec.load_model(tmp_path / "demo").is_fitted
+    assert "held out" in result.output and "EASE" in result.output and "ndcg" in result.output
+    assert "ranked by EASE, stars by BayesianDotBias" in result.output
+    for part in ("ranking", "rating"):
+        assert embedrec.load_model(tmp_path / "demo" / part).is_fitted
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,9 @@ import sklearn.base
 
 import embedrec
 from embedrec import (
+    ALS,
+    BPR,
+    EASE,
     BayesianDotBias,
     BiasBaseline,
     DotBias,
@@ -44,6 +47,17 @@ FACTORIES: dict[str, Callable[[], Estimator]] = {
     "GlobalMean": lambda: GlobalMean(),
     "MostPopular": lambda: MostPopular(),
     "GenreProfile": lambda: GenreProfile(),
+    "ALS": lambda: ALS(n_factors=16, iterations=5, alpha=2.0, min_rating=4, verbose=False),
+    "ALS-bm25-scaled": lambda: ALS(
+        n_factors=8, iterations=3, alpha=1.0, weighting="bm25", weights="scaled", verbose=False
+    ),
+    "BPR": lambda: BPR(n_factors=8, epochs=2, min_rating=4, verbose=False),
+    "BPR-warp-popularity": lambda: BPR(
+        n_factors=8, epochs=2, loss="warp", negatives="popularity", verbose=False
+    ),
+    "BPR-softmax": lambda: BPR(n_factors=8, epochs=2, loss="softmax", weights="scaled", verbose=False),
+    "EASE": lambda: EASE(min_rating=4),
+    "EASE-scaled-pruned": lambda: EASE(100.0, weights="scaled", min_count=3),
     "Item2Vec": lambda: Item2Vec(vector_size=8, epochs=2, workers=1, verbose=False),
 }
 TOY_STORY, STAR_WARS = 1, 50  # ML-100K ids

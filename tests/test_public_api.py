@@ -3,6 +3,7 @@
 import embedrec
 
 EXPECTED = {
+    "ALS",
     "word_similarity",
     "analogy_accuracy",
     "Word2Vec",
@@ -11,6 +12,7 @@ EXPECTED = {
     "LineCorpus",
     "Item2Vec",
     "AnnIndex",
+    "BPR",
     "BayesianDotBias",
     "BiasBaseline",
     "Catalogue",
@@ -18,6 +20,7 @@ EXPECTED = {
     "DatasetError",
     "DivergenceError",
     "DotBias",
+    "EASE",
     "EmbeddingEncoder",
     "EmbeddingTable",
     "EmbedrecError",
@@ -47,6 +50,7 @@ EXPECTED = {
     "compare_onehot_lookup",
     "data_parallel",
     "export",
+    "implicit",
     "init_matrix",
     "list_datasets",
     "load_dataset",
@@ -54,6 +58,7 @@ EXPECTED = {
     "load_vectors",
     "lookup",
     "mae",
+    "new_user_report",
     "one_hot",
     "plot_map",
     "predefined_split",

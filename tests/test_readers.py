@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedrec import DataError, read_ratings
+from embedrec import DataError, ParameterError, read_ratings
 from embedrec.data.movielens import read_movielens, year_of
 
 ML100K_FILES = ("u.data", "u.item", "u.user", "u.genre", "u1.base", "u1.test")
@@ -255,6 +255,13 @@ def test_non_utf8_file(tmp_path: Path) -> None:
     err = error_of(path)
     assert err.line == 3 and "utf-8" in str(err) and "encoding='latin-1'" in str(err)
     assert read_ratings(path, encoding="latin-1").user_ids.raw_ids.tolist() == ["ann", "zoë"]
+
+
+@pytest.mark.parametrize("encoding", ["no-such-codec", "\x00", 8])
+def test_unknown_encoding_is_a_parameter_error(tmp_path: Path, encoding: object) -> None:
+    path = write(tmp_path / "r.csv", "user,item,rating\nann,x,1\n")
+    with pytest.raises(ParameterError, match="unknown encoding"):
+        read_ratings(path, encoding=encoding)  # type: ignore[arg-type]
 
 
 def test_truncated_zip(ml100k_zip: Path, tmp_path: Path) -> None:

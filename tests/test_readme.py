@@ -119,6 +119,36 @@ def _run_command(line: str, workdir: Path) -> None:
         return
     done = subprocess.run(argv, cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"README command failed: {line}\n{done.stdout}\n{done.stderr}"
+    if argv[1:2] == ["axes"]:
+        _check_axes(done.stdout)
+    if argv[1:2] == ["plot"] and "--labels" in argv:  # the README says how many labels its map has
+        said = re.search(r"\((\d+) of them here", README.read_text())
+        assert said, "README.md no longer says how many of the map's labels are placed"
+        assert f"Labelled {said.group(1)} of the" in done.stdout, done.stdout
+
+
+# What the README says the first two principal components of its movielens-small model run between;
+# each title (as the start of a cell, so a wrapped title still matches) must be in the README and at an
+# end of that component in what `embedrec axes` printed.
+AXES = {
+    1: ("Austin Powers in Goldmember", "Blair Witch Project", "Ace Ventura: When Nature Calls", "Showgirls",
+        "Harry Potter", "Singin' in the Rain", "Sound of Music"),
+    2: ("Matrix", "American Pie 2", "X2: X-Men United", "Armageddon", "Fantasia", "My Fair Lady",
+        "Citizen Kane", "Napoleon Dynamite"),
+}  # fmt: skip
+
+
+def _check_axes(output: str) -> None:
+    readme = " ".join(README.read_text().split())
+    parts = re.split(r"Principal component (\d+):", output)
+    sections = {int(parts[i]): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+    for component, titles in AXES.items():
+        for title in titles:
+            assert title in readme, f"README.md no longer names {title!r}"
+            assert title in sections[component], (
+                f"README.md says {title!r} is at an end of principal component {component}; "
+                f"`embedrec axes` printed:\n{sections[component]}"
+            )
 
 
 def _serve_briefly(argv: list[str], workdir: Path) -> None:
@@ -149,8 +179,9 @@ def _serve_briefly(argv: list[str], workdir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_every_readme_block_runs(workdir: Path) -> None:
+def test_every_readme_block_runs(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     namespace: dict = {"__name__": "readme"}
+    monkeypatch.setenv("EMBEDREC_DATA", str(workdir / ".data"))  # the Python blocks read ml-100k too
     for line, lang, text in blocks():
         if lang == "python":
             code = compile(text, f"README.md:{line}", "exec")

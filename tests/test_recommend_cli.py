@@ -54,6 +54,26 @@ def test_similar_items_by_title(small_model, small_model_dir: Path) -> None:
     assert users.exit_code == 0 and "Users most like user 1" in users.output
 
 
+@pytest.mark.parametrize("users", [False, True])
+def test_similar_euclidean_shows_the_distance(small_model, small_model_dir: Path, users: bool) -> None:
+    """Under a "distance" heading: positive, nearest (smallest) first, minus what the library scores."""
+    rec = Recommender(small_model)
+    args = ["1", "--users"] if users else ["pulp fiction"]
+    result = invoke("similar", str(small_model_dir), *args, "-n", "5", "--metric", "euclidean")
+    assert result.exit_code == 0, result.output
+    lines = [line.replace("│", " ").replace("┃", " ").split() for line in result.output.splitlines()]
+    assert next(cells for cells in lines if cells[:1] == ["#"])[-1] == "distance", result.output
+    rows = [cells for cells in lines if cells[:1] in (["1"], ["2"], ["3"])]
+    shown = [float(row[-1]) for row in rows]
+    if users:
+        _, scores = rec.similar_users(1, n=5, metric="euclidean")
+    else:
+        _, scores = rec.similar_items("Pulp Fiction", n=5, metric="euclidean")
+    assert len(shown) == 3 and min(shown) > 0 and shown == sorted(shown)
+    assert shown == pytest.approx(-scores[:3], abs=5e-4)
+    assert (scores < 0).all()  # the library keeps scoring minus the distance, larger is nearer
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [

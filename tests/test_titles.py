@@ -84,7 +84,7 @@ def test_equal_candidates_are_ambiguous_and_named_by_id(index: TitleIndex) -> No
     assert isinstance(err.value, UnknownIdError)
 
 
-@pytest.mark.parametrize("query", ["no such film whatsoever", "", "   ", "(1999)"])
+@pytest.mark.parametrize("query", ["no such film whatsoever", "", "   ", "(1999)", "'", "-"])
 def test_unknown_titles(index: TitleIndex, query: str) -> None:
     with pytest.raises(TitleError, match="no such title|empty title"):
         index.lookup(query)

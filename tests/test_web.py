@@ -86,6 +86,12 @@ def test_similar_items_match_the_model(client, rec) -> None:
         assert [it["id"] for it in body["items"]] == ids.tolist()
         np.testing.assert_allclose([it["score"] for it in body["items"]], scores, rtol=1e-5)
         assert body["item"]["id"] == TOY_STORY and TOY_STORY not in ids
+        distances = [it["distance"] for it in body["items"]]
+        if metric == "euclidean":  # a distance: positive, smaller is closer, and the score is minus it
+            np.testing.assert_allclose(distances, -scores, rtol=1e-5)
+            assert min(distances) > 0 and distances == sorted(distances)
+        else:
+            assert distances == [None] * 7
 
 
 def test_known_user_recommendations_match_the_model(client, small_model, rec) -> None:

@@ -28,8 +28,10 @@ def lcg(x: int) -> int:
     return (x * 25214903917 + 11) & MASK
 
 
-def reference_job(syn0, syn1, words, starts, alpha, seed, sample_int, cum, window, negative, sg, cbow_mean):  # noqa: ANN001
-    """One job, step by step in plain Python: subsample the whole job, then for each position draw a
+def reference_job(
+    syn0, syn1, words, starts, alpha, seed, sample_int, cum, window, reduced, negative, sg, cbow_mean
+):  # noqa: ANN001, E501
+    """One job, step by step in plain Python: subsample the whole job, then for each position take its
     reduced window and train skip-gram pairs or one CBOW step, skipping dot products outside (-6, 6)."""
     table = kern.sigmoid_table()
     rng, kept, bounds = seed, [], [0]
@@ -56,15 +58,15 @@ def reference_job(syn0, syn1, words, starts, alpha, seed, sample_int, cum, windo
             f = float(hidden @ syn1[row])
             if not -6.0 < f < 6.0:
                 continue
-            g = np.float32(((1.0 if t == 0 else 0.0) - table[int((f + 6.0) * (1000 / 12))]) * alpha)
+            # word2vec.c's index: 1000 / 6 / 2 in integer arithmetic is 83
+            g = np.float32(((1.0 if t == 0 else 0.0) - table[int((f + 6.0) * 83)]) * alpha)
             grad += g * syn1[row]
             syn1[row] += g * hidden
         return grad
 
     for lo_s, hi_s in zip(bounds[:-1], bounds[1:], strict=True):
         for i in range(lo_s, hi_s):
-            b = (rng >> 16) % window
-            rng = lcg(rng)
+            b = reduced[i]
             ctx = [kept[c] for c in range(max(lo_s, i - window + b), min(hi_s, i + window + 1 - b)) if c != i]
             if sg:
                 for c in ctx:
@@ -96,15 +98,60 @@ def test_the_compiled_job_equals_the_slow_reference(sg: int, cbow_mean: int) -> 
     sample_int, cum = kern.sample_ints(counts, 0.05), kern.cum_table(counts)
     seed = 123456789012
     ref0, ref1 = syn0.copy(), syn1.copy()
-    reference_job(ref0, ref1, words, starts, 0.05, seed, sample_int, cum, 3, 4, sg, cbow_mean)
+    reduced = rng.integers(0, 3, len(words)).astype(np.int32)
+    reference_job(ref0, ref1, words, starts, 0.05, seed, sample_int, cum, 3, reduced, 4, sg, cbow_mean)
     kern.train_jobs(
         syn0, syn1, words, starts, np.array([0, 5]), np.array([0.05], np.float32),
-        np.array([seed], np.uint64), sample_int, cum, 3, 4, sg, cbow_mean, 1, kern.sigmoid_table(),
+        np.array([seed], np.uint64), sample_int, cum, 3, 4, sg, cbow_mean, reduced, 1, kern.sigmoid_table(),
     )  # fmt: skip
-    assert np.abs(ref0 - syn0).max() > 0 or True  # both moved the same way:
     np.testing.assert_allclose(syn0, ref0, atol=2e-6)
     np.testing.assert_allclose(syn1, ref1, atol=2e-6)
     assert not np.allclose(syn1, 0)
+
+
+@pytest.mark.parametrize(
+    ("sg", "cbow_mean", "sample"), [(1, 1, 1e-2), (0, 1, 1e-2), (0, 0, 1e-2), (0, 1, 0.0)]
+)
+def test_one_job_equals_gensims_given_its_random_seed(sg: int, cbow_mean: int, sample: float) -> None:
+    """gensim's own compiled job and ours, from the same vectors, the same 48-bit seed and the same
+    reduced windows (gensim draws both from model.random), end with the same vectors: same subsampling,
+    windows, negatives and sigmoid lookup."""
+    gensim = pytest.importorskip("gensim.models", reason="gensim is a test-only dependency")
+    inner = pytest.importorskip("gensim.models.word2vec_inner")
+    sentences = planted_sentences(n=60, seed=4)
+    model = gensim.Word2Vec(
+        vector_size=16, window=3, negative=4, min_count=1, sample=sample, sg=sg, cbow_mean=cbow_mean,
+        seed=1, workers=1,
+    )  # fmt: skip
+    model.build_vocab(sentences)
+    syn0 = model.wv.vectors.copy()
+    syn1 = np.random.default_rng(0).uniform(-0.3, 0.3, syn0.shape).astype(np.float32)
+    model.syn1neg[:] = syn1
+    model.random = np.random.RandomState(7)
+    draws = np.random.RandomState(7)
+    seed = (1 << 24) * draws.randint(0, 1 << 24) + draws.randint(0, 1 << 24)  # gensim's job seed
+    work, neu1 = np.zeros(16, np.float32), np.zeros(16, np.float32)
+    if sg:
+        effective = inner.train_batch_sg(model, sentences, 0.025, work, False)
+    else:
+        effective = inner.train_batch_cbow(model, sentences, 0.025, work, neu1, False)
+    index = model.wv.key_to_index
+    words = np.array([index[w] for s in sentences for w in s], np.int32)
+    starts = np.concatenate([[0], np.cumsum([len(s) for s in sentences])]).astype(np.int64)
+    counts = np.array([model.wv.get_vecattr(i, "count") for i in range(len(index))])
+    sample_int = kern.sample_ints(counts, sample)
+    if sample:
+        np.testing.assert_array_equal(sample_int, model.wv.expandos["sample_int"])
+    np.testing.assert_array_equal(kern.cum_table(counts), model.cum_table)
+    reduced = np.zeros(len(words), np.int32)
+    reduced[:effective] = draws.randint(0, 3, effective)  # gensim's next draw: the job's windows
+    kern.train_jobs(
+        syn0, syn1, words, starts, np.array([0, len(sentences)]), np.array([0.025], np.float32),
+        np.array([seed], np.uint64), sample_int, kern.cum_table(counts), 3, 4, sg, cbow_mean, reduced,
+        int(sample > 0), kern.sigmoid_table(),
+    )  # fmt: skip
+    assert np.abs(model.syn1neg - syn1).max() < 1e-5 < np.abs(model.syn1neg).max()
+    np.testing.assert_allclose(syn0, model.wv.vectors, atol=1e-5)
 
 
 def test_tables_follow_gensims_formulas() -> None:

@@ -7,13 +7,9 @@ and PyTorch is imported only when a model that needs it is used.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("embedrec")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0"
+__version__ = "0.1.0"  # the package's version: pyproject.toml reads it from here
 
 # public name -> the module that defines it, layer by layer
 _EXPORTS: dict[str, str] = {
@@ -39,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "Interactions": "embedrec.data.interactions",
     "RatingScale": "embedrec.data.interactions",
     "read_ratings": "embedrec.data.readers",
+    "implicit": "embedrec.data.implicit",
     "read_table": "embedrec.data.tables",
     "list_datasets": "embedrec.data.datasets",
     "load_dataset": "embedrec.data.datasets",
@@ -56,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "Tokenizer": "embedrec.data.text",
     # models
     "Estimator": "embedrec.models.base",
+    "ALS": "embedrec.models.als",
+    "BPR": "embedrec.models.bpr",
+    "EASE": "embedrec.models.ease",
     "FoldedUser": "embedrec.models.base",
     "BayesianDotBias": "embedrec.models.bayes",
     "BiasBaseline": "embedrec.models.baselines",
@@ -82,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "RankingReport": "embedrec.query.ranking",
     "ranking_comparison": "embedrec.query.ranking",
     "ranking_report": "embedrec.query.ranking",
+    "new_user_report": "embedrec.query.ranking",
     "analogy_accuracy": "embedrec.query.wordeval",
     "word_similarity": "embedrec.query.wordeval",
     # showing

@@ -19,8 +19,29 @@ def one_blas_thread() -> Any:
     each other on a busy 2-core machine made a 60k-item matrix-vector product 30× slower (16 ms vs 0.5 ms)."""
     global _blas
     if _blas is None:  # built on first use: it scans the loaded libraries
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _OneBlasThread(_blas)
+
+
+class _OneBlasThread:
+    """What `ThreadpoolController.limit(limits=1, user_api="blas")` does, without re-reading every
+    library's description on each entry (16 µs, several times per web request)."""
+
+    def __init__(self, libs: list[Any]) -> None:
+        self.libs = libs
+        self.saved: list[tuple[Any, Any]] = []
+
+    def __enter__(self) -> _OneBlasThread:
+        self.saved = [(lib, lib.get_num_threads()) for lib in self.libs]
+        for lib, n in self.saved:
+            if n != 1:
+                lib.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, n in self.saved:
+            if n is not None and n != 1:
+                lib.set_num_threads(n)
 
 
 def dot_rows(a: np.ndarray, b: np.ndarray, add: np.ndarray | None = None) -> np.ndarray:

@@ -10,9 +10,9 @@ import numpy as np
 import typer
 from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from embedrec.cli.options import ReadSpec, reads_data
+from embedrec.cli.tables import FitTable
 from embedrec.data.datasets import REGISTRY, data_home, list_datasets, load_dataset
 from embedrec.data.profile import EPOCH_SECONDS
 
@@ -32,12 +32,12 @@ def register(cli: typer.Typer) -> None:
 
 def datasets(data_dir: DataDir = None) -> None:
     """List the built-in datasets, their sizes, and whether they are cached."""
-    table = Table(title="Built-in datasets", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("name", style="bold", no_wrap=True, min_width=15)
+    table = FitTable("Built-in datasets", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", style="bold", min_width=15)
     for column in ("ratings", "users", "items"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("cached", no_wrap=True)
-    table.add_column("notes")
+        table.add_column(column, numeric=True)
+    table.add_column("cached", min_width=7)
+    table.add_column("notes", drop=1)
     for d in list_datasets(data_dir):
         table.add_row(
             d.name,
@@ -61,9 +61,9 @@ def info(
     """Users, items, ratings, density, rating histogram, activity quantiles, time range, and which column
     of the file was read as what."""
     d = load_dataset(data, data_dir=data_dir, progress=progress, **read.kwargs())
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style="bold")
-    summary.add_column()
+    summary = FitTable(box=None, show_header=False, padding=(0, 2, 0, 0), pad_edge=False)
+    summary.add_column("", style="bold", min_width=14)
+    summary.add_column("", min_width=20)
     summary.add_row("data", data)
     bundled = data in REGISTRY and REGISTRY[data].url is None
     if d.source and d.source != data:
@@ -129,18 +129,17 @@ def _time_range(timestamps: np.ndarray | None) -> str:
     return f"{first:%Y-%m-%d} to {last:%Y-%m-%d} ({(last - first).days / 365.25:.1f} years)"
 
 
-def _histogram(ratings: np.ndarray, width: int = 36) -> Table:
+def _histogram(ratings: np.ndarray, width: int = 36) -> FitTable:
     values, counts = np.unique(ratings, return_counts=True)
     if len(values) > 20:  # continuous ratings: ten equal bins instead of one row per value
         counts, edges = np.histogram(ratings, bins=10)
         labels = [f"{a:.3g}-{b:.3g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
     else:
         labels = [f"{v:g}" for v in values]
-    table = Table(title="Ratings", title_justify="left")
-    table.add_column("rating", justify="right")
-    table.add_column("count", justify="right")
-    table.add_column("share", justify="right")
-    table.add_column("", no_wrap=True)
+    table = FitTable("Ratings")
+    for name in ("rating", "count", "share"):
+        table.add_column(name, numeric=True)
+    table.add_column("", min_width=width, drop=1)  # the bar: left out rather than wrapped
     top = max(int(counts.max()), 1)
     for label, count in zip(labels, counts, strict=True):
         bar = "█" * int(round(width * count / top))
@@ -148,13 +147,13 @@ def _histogram(ratings: np.ndarray, width: int = 36) -> Table:
     return table
 
 
-def _activity(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> Table:
+def _activity(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> FitTable:
     qs = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
-    table = Table(title="Ratings per user and per item (quantiles)", title_justify="left")
-    table.add_column("")
+    table = FitTable("Ratings per user and per item (quantiles)")
+    table.add_column("", key=True)
     for q in qs:
-        table.add_column({0.0: "min", 1.0: "max"}.get(q, f"{q:.0%}"), justify="right")
-    table.add_column("mean", justify="right")
+        table.add_column({0.0: "min", 1.0: "max"}.get(q, f"{q:.0%}"), numeric=True)
+    table.add_column("mean", numeric=True)
     for name, idx, n in (("per user", users, n_users), ("per item", items, n_items)):
         counts = np.bincount(idx, minlength=n)
         values = np.quantile(counts, qs) if n else np.zeros(len(qs))

@@ -19,10 +19,10 @@ import numpy as np
 import typer
 from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from embedrec.cli.options import ReadSpec, reads_data
-from embedrec.cli.train import SPLITS, split_data
+from embedrec.cli.tables import FitTable
+from embedrec.cli.train import SPLITS, ranking_table, split_data
 from embedrec.data.interactions import Interactions
 from embedrec.data.readers import read_ratings
 from embedrec.errors import Arg, DataError
@@ -64,7 +64,9 @@ def evaluate(
         bool,
         typer.Option("--allow-train-rows", help="Score rows the model trained on apart, as training error."),
     ] = False,
-    ranking: Annotated[bool, typer.Option("--ranking", help="Also ranking metrics of the top-k.")] = False,
+    ranking: Annotated[
+        bool, typer.Option("--ranking", help="Also ranking metrics of the top-k (always for ranking models).")
+    ] = False,
     k: Annotated[int, typer.Option("-k", help="Cut-off for ranking metrics.", min=1)] = 10,
     threshold: Annotated[float, typer.Option(help="Test ratings at least this count as liked.")] = 4.0,
     *,
@@ -84,19 +86,20 @@ def evaluate(
     else:
         part, train_part, name = _held_out(fitted, str(data), split, test_fraction, seed, read)
         source, title = f"the {name} split of {data}", f"{model_dir} on {data} ({name} split)"
-    result = evaluate_ratings(fitted, part, allow_train_rows=allow_train_rows, what=f"rows of {source}")
-    rows = {}
-    if result.test is not None:
-        rows["test (new to the model)"] = result.test
-    if result.train_rows is not None:
-        rows["training rows: training error"] = result.train_rows
-    console.print(_table(rows, title))
-    if result.unknown:
-        console.print(
-            f"[yellow]{result.unknown:,} {'row' if result.unknown == 1 else 'rows'} skipped: "
-            "user or item unknown to the model[/]"
-        )
-    if ranking:
+    if "predict" in fitted.capabilities:
+        result = evaluate_ratings(fitted, part, allow_train_rows=allow_train_rows, what=f"rows of {source}")
+        rows = {}
+        if result.test is not None:
+            rows["test (new to the model)"] = result.test
+        if result.train_rows is not None:
+            rows["training rows: training error"] = result.train_rows
+        console.print(_table(rows, title))
+        if result.unknown:
+            console.print(
+                f"[yellow]{result.unknown:,} {'row' if result.unknown == 1 else 'rows'} skipped: "
+                "user or item unknown to the model[/]"
+            )
+    if ranking or "predict" not in fitted.capabilities:  # a ranking model is scored by its lists
         _ranking(fitted, train_part, part, k, threshold)
 
 
@@ -123,11 +126,11 @@ def _held_out(
     return part, train_part, name
 
 
-def _table(rows: dict[str, Any], title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("ratings", style="bold")
+def _table(rows: dict[str, Any], title: str) -> FitTable:
+    table = FitTable(title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ratings", style="bold", key=True)
     for col in ("n", "RMSE", "MAE"):
-        table.add_column(col, justify="right")
+        table.add_column(col, numeric=True)
     for name, m in rows.items():
         table.add_row(name, f"{m.n:,}", f"{m.rmse:.4f}", f"{m.mae:.4f}")
     return table
@@ -140,14 +143,7 @@ def _ranking(
     test_part, _ = align(fitted, part)
     train = align(fitted, train_part)[0] if train_part is not None else _seen(fitted)
     frame = report_frame(ranking_comparison(fitted, train, test_part, k=k, threshold=threshold))
-    table = Table(
-        title=f"Ranking @ {k} (liked = rating ≥ {threshold:g})", box=box.SIMPLE_HEAD, title_justify="left"
-    )
-    for col in ["model", *map(str, frame.columns)]:
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for name, row in frame.iterrows():
-        table.add_row(str(name), *(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
+    console.print(ranking_table(frame, f"Ranking @ {k} (liked = rating ≥ {threshold:g})"))
 
 
 def _seen(fitted: Estimator) -> Interactions:

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from embedrec.cli.tables import FitTable
 from embedrec.errors import ParameterError
 from embedrec.query.recommender import Recommender
 
@@ -93,12 +94,12 @@ def _matrix_table(
     row_labels: list[str],
     hot_rows: set[int] = frozenset(),
     col_prefix: str = "",
-) -> Table:
-    """A small matrix as a compact rich table; rows in `hot_rows` are highlighted."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=0)
-    table.add_column("", style="dim", no_wrap=True)
+) -> FitTable:
+    """A small matrix as a compact table; rows in `hot_rows` are highlighted."""
+    table = FitTable(title, box=box.SIMPLE_HEAD, pad_edge=False, padding=0, title_justify="center")
+    table.add_column("", style="dim", numeric=True, key=True)
     for j in range(m.shape[1]):
-        table.add_column(f"{col_prefix}{j}", justify="right", no_wrap=True)
+        table.add_column(f"{col_prefix}{j}", numeric=True)
     for r, row in enumerate(m):
         cells = [format(x, fmt) for x in row]
         if fmt == ".0f":  # the one-hot matrix: make the single 1 stand out
@@ -167,14 +168,14 @@ def _explain_onehot(*, batch: int, dim: int, max_vocab: int, budget: int) -> Non
 
     sizes = [10**p for p in range(3, 19) if 10**p <= max_vocab]
     rows = compare_onehot_lookup(sizes, batch=batch, dim=dim, memory_budget=budget)
-    table = Table(
-        title=f"Measured: batch {batch}, {dim} factors, float32, CPU (best of 3)",
+    table = FitTable(
+        f"Measured: batch {batch}, {dim} factors, float32, CPU (best of 3)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
-        title_justify="left",
     )
-    for name in ("V", "one-hot time", "one-hot mem", "lookup time", "lookup mem", "× faster", "table W"):
-        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("V", numeric=True, key=True)
+    for name in ("one-hot time", "one-hot mem", "lookup time", "lookup mem", "× faster", "table W"):
+        table.add_column(name, numeric=True)
     notes = []
     for r in rows:
         if r.onehot_seconds is None:
@@ -208,11 +209,6 @@ def _ms(seconds: float) -> str:
 # -- factors ---------------------------------------------------------------------------------------
 
 
-def _title(rec: Recommender, i: int, width: int = 34) -> str:
-    title = rec.catalogue.titles[i]
-    return title if len(title) <= width else title[: width - 1] + "…"
-
-
 def _crosstab(
     model: Any,
     users: np.ndarray,
@@ -220,18 +216,19 @@ def _crosstab(
     block: np.ndarray,
     known: np.ndarray,
     predicted: np.ndarray,
-) -> Table:
-    """Users × items: known ratings in bold as they are, blanks as (prediction) in cyan."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0, 0, 1))
-    table.add_column("user", style="bold", no_wrap=True)
+) -> FitTable:
+    """Users × items: known ratings in bold as they are, blanks as (prediction) in cyan; on a narrow
+    terminal the item columns continue in further parts, each with the user column."""
+    table = FitTable(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0, 0, 1))
+    table.add_column("user", style="bold", numeric=True, justify="left", key=True)
     for i in items:
-        table.add_column(str(model.item_ids_.raw_id(int(i))), justify="right", no_wrap=True)
+        table.add_column(escape(str(model.item_ids_.raw_id(int(i)))), numeric=True)
     for r, u in enumerate(users):
         cells = [
             f"[bold]{block[r, c]:g}[/]" if known[r, c] else f"[cyan]({predicted[r, c]:.1f})[/]"
             for c in range(len(items))
         ]
-        table.add_row(str(model.user_ids_.raw_id(int(u))), *cells)
+        table.add_row(escape(str(model.user_ids_.raw_id(int(u)))), *cells)
     return table
 
 
@@ -246,8 +243,7 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
     user_counts = np.diff(seen.indptr)
     item_counts = np.bincount(seen.indices, minlength=seen.shape[1])
     users = np.argsort(-user_counts, kind="stable")[:top]
-    # an item column takes at least 6 characters: no more are computed than a terminal row can show
-    items = np.argsort(-item_counts, kind="stable")[: min(top, max(1, console.width // 6))]
+    items = np.argsort(-item_counts, kind="stable")[:top]
     corner = seen[users][:, items].tocoo()  # (top, top) sparse
     block = np.zeros(corner.shape, dtype=np.float32)
     known = np.zeros(corner.shape, dtype=bool)  # stored entries, whatever their value
@@ -263,18 +259,7 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
         "filled with the model's predictions. A model learns factors so that their dot product (plus the "
         "biases) reproduces the known cells; the blanks then come for free."
     )
-    # As many item columns as the terminal holds (all `top` on a wide one); every user row stays.
-    for n_cols in range(len(items), 0, -1):
-        table = _crosstab(model, users, items[:n_cols], block, known, predicted)
-        if console.measure(table, options=console.options.update_width(10_000)).maximum <= console.width:
-            break
-    console.print(table)
-    if n_cols < n_top_items:
-        console.print(
-            f"{n_top_items - n_cols} more item columns do not fit this terminal's {console.width} columns; "
-            "widen it (or set COLUMNS) to see them.",
-            style="yellow",
-        )
+    console.print(_crosstab(model, users, items, block, known, predicted))
     share = known.mean() if known.size else 0.0
     console.print(
         f"{share:.0%} of this corner is known; of the whole {seen.shape[0]:,} × {seen.shape[1]:,} matrix, "
@@ -285,20 +270,19 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
     uf, itf = getattr(model, "user_factors_", None), getattr(model, "item_factors_", None)
     has_factors = uf is not None and itf is not None and uf.shape[1] > 0 and n_shown > 0
     shown = min(n_shown, uf.shape[1]) if has_factors else 0
-    item_table = Table(
-        title="Items (columns above)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left"
-    )
-    for name, justify in (("item", "right"), ("title", "left"), ("ratings", "right")):
-        item_table.add_column(name, justify=justify, no_wrap=True)
-    user_table = Table(title="Users (rows above)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    for name in ("user", "ratings"):
-        user_table.add_column(name, justify="right", no_wrap=True)
+    item_table = FitTable("Items (columns above)", box=box.SIMPLE_HEAD, pad_edge=False)
+    item_table.add_column("item", numeric=True, key=True)
+    item_table.add_column("title", min_width=16, key=True)
+    item_table.add_column("ratings", numeric=True)
+    user_table = FitTable("Users (rows above)", box=box.SIMPLE_HEAD, pad_edge=False)
+    user_table.add_column("user", numeric=True, key=True)
+    user_table.add_column("ratings", numeric=True)
     ub, ib = getattr(model, "user_bias_", None), getattr(model, "item_bias_", None)
     for t in (item_table, user_table):
         if ub is not None and ib is not None:
-            t.add_column("bias", justify="right", no_wrap=True)
+            t.add_column("bias", numeric=True)
         for j in range(shown):
-            t.add_column(f"f{j}", justify="right", no_wrap=True)
+            t.add_column(f"f{j}", numeric=True)
     with_bias = ub is not None and ib is not None
 
     def extra(bias: np.ndarray | None, table: np.ndarray | None, row: int) -> list[str]:
@@ -306,11 +290,10 @@ def _explain_factors(model_dir: Path, *, top: int, n_shown: int) -> None:
         return cells + ([f"{x:+.2f}" for x in table[row, :shown]] if shown else [])
 
     for i in map(int, items):
-        item_table.add_row(
-            str(model.item_ids_.raw_id(i)), _title(rec, i), f"{item_counts[i]:,}", *extra(ib, itf, i)
-        )
+        raw, title = escape(str(model.item_ids_.raw_id(i))), escape(rec.catalogue.titles[i])
+        item_table.add_row(raw, title, f"{item_counts[i]:,}", *extra(ib, itf, i))
     for u in map(int, users):
-        user_table.add_row(str(model.user_ids_.raw_id(u)), f"{user_counts[u]:,}", *extra(ub, uf, u))
+        user_table.add_row(escape(str(model.user_ids_.raw_id(u))), f"{user_counts[u]:,}", *extra(ub, uf, u))
     console.print(Group(item_table, user_table))
     if has_factors:
         console.print(

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+from embedrec.cli.tables import FitTable
 from embedrec.data.embeddings import EmbeddingTable
 from embedrec.errors import ParameterError
 from embedrec.models.persist import META, load_model, read_meta
@@ -100,14 +101,16 @@ def plot(
                                    seed=seed)  # fmt: skip
     except ImportError as exc:  # an optional extra (umap-learn) is missing: say so in one line
         raise ParameterError(str(exc)) from None
+    named = 0
     if suffix == ".html":
         from embedrec.show.mapview import write_html
 
         write_html(table, projection, out, color=color)
     else:
+        from embedrec.show.labels import placed_labels
         from embedrec.show.plots import plot_map
 
-        plot_map(table, projection, out, color=color, n_labels=labels)
+        named = len(placed_labels(plot_map(table, projection, out, color=color, n_labels=labels)))
     console.print(f"Projected {projection.describe()}", highlight=False)
     if projection.n_shown < projection.n_total:
         console.print(
@@ -116,6 +119,10 @@ def plot(
         )
     else:
         console.print(f"{projection.n_shown:,} points", highlight=False)
+    if suffix != ".html" and labels:
+        wanted = min(labels, projection.n_shown)
+        room = "" if named == wanted else f" (no room for the other {wanted - named:,})"
+        console.print(f"Labelled {named:,} of the {wanted:,} most-rated points{room}", highlight=False)
     console.print(f"Wrote {out}", highlight=False)
 
 
@@ -133,31 +140,37 @@ def axes(
         raise ParameterError(f"-k {k} is more than the {table.vectors.shape[1]} factors of {table.name}")
     found, used = principal_axes(table, k, n=n, max_rows=max_items)
     for ax in found:
-        grid = Table(title=f"Principal component {ax.index}: {ax.explained:.1%} of variance ({used:,} items)")
-        grid.add_column("#", justify="right")
-        grid.add_column("highest scores")
-        grid.add_column("score", justify="right")
-        grid.add_column("lowest scores")
-        grid.add_column("score", justify="right")
-        for i, ((top, ts), (bottom, bs)) in enumerate(zip(ax.top, ax.bottom, strict=True), 1):
-            grid.add_row(str(i), top, f"{ts:+.2f}", bottom, f"{bs:+.2f}")
-        console.print(grid)
+        title = f"Principal component {ax.index}: {ax.explained:.1%} of variance ({used:,} items)"
+        console.print(
+            _two_ends(title, ("highest scores", "score"), ("lowest scores", "score"), ax.top, ax.bottom)
+        )
     if table.bias is None:
         console.print(f"{table.name}: the model learns no item biases")
         return
     top, bottom = bias_extremes(table, n, max_rows=max_items)
-    grid = Table(
-        title=f"Learned item biases ({used:,} most-rated items)",
-        caption="a large bias: liked beyond what their factors say; a small one: disliked beyond them",
-    )
-    grid.add_column("#", justify="right")
-    grid.add_column("largest bias")
-    grid.add_column("bias", justify="right")
-    grid.add_column("smallest bias")
-    grid.add_column("bias", justify="right")
-    for i, ((t, tb), (b, bb)) in enumerate(zip(top, bottom, strict=True), 1):
-        grid.add_row(str(i), t, f"{tb:+.2f}", b, f"{bb:+.2f}")
+    title = f"Learned item biases ({used:,} most-rated items)"
+    grid = _two_ends(title, ("largest bias", "bias"), ("smallest bias", "bias"), top, bottom)
+    grid.caption = "a large bias: liked beyond what their factors say; a small one: disliked beyond them"
     console.print(grid)
+
+
+def _two_ends(
+    title: str,
+    high: tuple[str, str],
+    low: tuple[str, str],
+    top: list[tuple[str, float]],
+    bottom: list[tuple[str, float]],
+) -> FitTable:
+    """Titles at both ends of an axis side by side, each with its value; titles wrap, values never."""
+    grid = FitTable(title, title_justify="center")
+    grid.add_column("#", numeric=True)
+    grid.add_column(high[0])
+    grid.add_column(high[1], numeric=True)
+    grid.add_column(low[0])
+    grid.add_column(low[1], numeric=True)
+    for i, ((t, tv), (b, bv)) in enumerate(zip(top, bottom, strict=True), 1):
+        grid.add_row(str(i), escape(t), f"{tv:+.2f}", escape(b), f"{bv:+.2f}")
+    return grid
 
 
 def _check_color(table: Any, color: str) -> None:

@@ -27,7 +27,7 @@ from embedrec.errors import EmbedrecError
 VERBS: dict[str, tuple[str, str]] = {
     "datasets": ("embedrec.cli.data", "The built-in datasets, their sizes, and whether they are cached."),
     "info": ("embedrec.cli.data", "Users, items, ratings, density, histogram and activity of a dataset."),
-    "train": ("embedrec.cli.train", "Fit a model on a split, report RMSE and MAE, and save it."),
+    "train": ("embedrec.cli.train", "Fit a model on a split, report RMSE (or NDCG@10), save it."),
     "evaluate": (
         "embedrec.cli.evaluate",
         "Score a saved model on held-out ratings: its split's, or a --test file.",

@@ -16,8 +16,8 @@ import numpy as np
 import typer
 from rich.console import Console, Group
 from rich.markup import escape
-from rich.table import Table
 
+from embedrec.cli.tables import FitTable
 from embedrec.data.titles import TitleMatch
 from embedrec.errors import DataError, EmbedrecError
 from embedrec.models.base import Estimator
@@ -70,7 +70,9 @@ def recommend(
             min=0,
         ),
     ] = None,
-    include_seen: Annotated[bool, typer.Option(help="Also show items the user already rated.")] = False,
+    include_seen: Annotated[
+        bool, typer.Option("--include-seen", help="Also show items the user already rated.")
+    ] = False,
 ) -> None:
     """Top-N recommendations for a known user (--user) or a new one (--rate / --like), with titles."""
     given = sum(x is not None and x != [] for x in (user, rate, like))
@@ -79,17 +81,19 @@ def recommend(
     rec = Recommender.load(model_dir)
     if user is not None:
         ids, scores = rec.recommend(user, n=n, exclude_seen=not include_seen, popularity=popularity)
-        title = f"Top {n} for user {user}"
+        title = f"Top {n} for user {escape(user)}"
     elif rate:
         ratings = [parse_rating(text) for text in rate]
         raw = resolve(rec, [item for item, _ in ratings])
         ids, scores = rec.recommend_for_ratings(
             [(r, v) for r, (_, v) in zip(raw, ratings, strict=True)], n=n, popularity=popularity
         )
-        title = "Top {} for a new user who rated {}".format(n, ", ".join(f"{t}={r:g}" for t, r in ratings))
+        title = "Top {} for a new user who rated {}".format(
+            n, escape(", ".join(f"{t}={r:g}" for t, r in ratings))
+        )
     else:
         ids, scores = rec.recommend_from_items(resolve(rec, like), n=n)
-        title = "Top {} for a new user who liked {}".format(n, ", ".join(like))
+        title = "Top {} for a new user who liked {}".format(n, escape(", ".join(like)))
         console.print(items_table(rec, ids, scores, title=title, score="preference"))
         return
     weight = rec.popularity if popularity is None else popularity
@@ -125,11 +129,12 @@ def similar(
     rec = Recommender(model)
     if users:
         ids, sims = rec.similar_users(query, n=n, metric=metric)
-        table = Table(title=f"Users most like user {query} ({metric})")
-        for col in ("#", "user", "similarity"):
-            table.add_column(col, justify="right")
+        table = FitTable(f"Users most like user {escape(query)} ({metric})")
+        table.add_column("#", numeric=True, style="dim")
+        table.add_column("user", numeric=True)
+        table.add_column(SCORE_HEADINGS.get(metric, metric), numeric=True)
         for rank, (u, s) in enumerate(zip(ids, sims, strict=True), 1):
-            table.add_row(str(rank), str(u), f"{s:.3f}")
+            table.add_row(str(rank), str(u), format_similarity(s, metric))
         console.print(table)
         return
     anchor = rec.catalogue.index(resolve(rec, [query])[0])
@@ -137,7 +142,17 @@ def similar(
         rec.catalogue.ids.raw_id(anchor), n=n, metric=metric, min_ratings=min_ratings
     )
     name = rec.catalogue.titles[anchor]
-    console.print(items_table(rec, ids, sims, title=f"Most similar to {name} ({metric})", score=metric))
+    title = f"Most similar to {escape(name)} ({metric})"
+    console.print(items_table(rec, ids, sims, title=title, score=metric))
+
+
+# a neighbour's score under its metric's heading; euclidean is shown as the distance (smaller is closer)
+SCORE_HEADINGS = {"cosine": "cosine", "dot": "dot", "euclidean": "distance"}
+
+
+def format_similarity(value: float, metric: str) -> str:
+    """A neighbour's score as shown: the library's minus-distance for euclidean becomes the distance."""
+    return f"{-value:.3f}" if metric == "euclidean" else f"{value:.3f}"
 
 
 def resolve(rec: Recommender, queries: list[Any]) -> list[Any]:
@@ -151,7 +166,7 @@ def resolve(rec: Recommender, queries: list[Any]) -> list[Any]:
 def echo_match(match: TitleMatch) -> None:
     """One dim line saying which title a query was taken to mean (nothing for a raw id)."""
     if match.how != "id":
-        console.print(f"[dim]matched {escape(match.describe())}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[dim]matched {escape(match.describe())}[/]", highlight=False)
 
 
 def parse_rating(text: str) -> tuple[Any, float]:
@@ -180,27 +195,34 @@ def items_table(
     title: str,
     score: str,
     caption: str | None = None,
-) -> Table:
-    """A rich table of items with title, year, genres and score."""
+    stars: np.ndarray | None = None,
+) -> FitTable:
+    """A table of items with title, year, genres and score (`score` names the kind of score: a
+    neighbour metric's name gives its heading, and euclidean is shown as a distance), and predicted
+    stars when given."""
     cat = rec.catalogue
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("item", justify="right")
-    table.add_column("title")
+    table = FitTable(title, caption=caption)
+    table.add_column("#", numeric=True, style="dim")
+    table.add_column("item", numeric=True)
+    table.add_column("title", min_width=16)
     has_year = any(y is not None for y in cat.years)
     if has_year:
-        table.add_column("year", justify="right")
+        table.add_column("year", numeric=True)
     if cat.has_genres:
-        table.add_column("genres", style="dim")
-    table.add_column(score, justify="right")
+        table.add_column("genres", style="dim", drop=1)
+    table.add_column(SCORE_HEADINGS.get(score, score), numeric=True)
+    if stars is not None:
+        table.add_column("predicted", numeric=True)
     for rank, (raw, value) in enumerate(zip(ids, scores, strict=True), 1):
         i = cat.ids.index(raw)
-        row = [str(rank), str(raw), cat.titles[i]]
+        row = [str(rank), escape(str(raw)), escape(cat.titles[i])]
         if has_year:
             row.append("" if cat.years[i] is None else str(cat.years[i]))
         if cat.has_genres:
-            row.append(", ".join(cat.genres[i]))
-        row.append(f"{value:.3f}")
+            row.append(escape(", ".join(cat.genres[i])))
+        row.append(format_similarity(value, score))
+        if stars is not None:
+            row.append(f"{stars[rank - 1]:.2f}★")
         table.add_row(*row)
     return table
 
@@ -216,14 +238,18 @@ def demo_tail(rec: Recommender, n: int = 5) -> Group:
             continue
         known[item] = rating
     if known:
-        ids, scores = rec.recommend_for_ratings(known, n=n)
-        label = ", ".join(f"{t}={r:g}" for t, r in known.items())
+        user = rec.fold_in(known)
+        ids, scores = rec.recommend_for(user, n=n)
+        label = escape(", ".join(f"{t}={r:g}" for t, r in known.items()))
         caption = PRIOR_CAPTION if rec.popularity > 0 else None
-        parts.append(
-            items_table(
-                rec, ids, scores, title=f"A new user who rated {label}", score="predicted", caption=caption
-            )
-        )
+        title = f"A new user who rated {label}"
+        if rec.model.objective == "rating":
+            table = items_table(rec, ids, scores, title=title, score="predicted", caption=caption)
+        else:
+            table = items_table(rec, ids, scores, title=title, score="score", stars=rec.stars(user, ids))
+            if rec.ratings is not None:
+                table.caption = f"ranked by {type(rec.model).__name__}, stars by {type(rec.ratings).__name__}"
+        parts.append(table)
     for spellings in DEMO_TITLES:
         anchor = None
         for item in spellings:
@@ -237,7 +263,11 @@ def demo_tail(rec: Recommender, n: int = 5) -> Group:
         ids, sims = rec.similar_items(rec.catalogue.ids.raw_id(anchor), n=n)
         parts.append(
             items_table(
-                rec, ids, sims, title=f"Most similar to {rec.catalogue.titles[anchor]}", score="cosine"
+                rec,
+                ids,
+                sims,
+                title=f"Most similar to {escape(rec.catalogue.titles[anchor])}",
+                score="cosine",
             )
         )
     return Group(*parts)
@@ -248,12 +278,12 @@ def _similar_vectors(path: Path, query: str, n: int, metric: str) -> None:
     table = load_embeddings(path)
     query = word_key(table, query)
     keys, scores = table.similar(query, n=n, metric=metric)
-    out = Table(title=f"Nearest to {query} ({metric})", title_justify="left", caption=f"from {table.source}")
-    out.add_column("#", justify="right", style="dim")
+    out = FitTable(f"Nearest to {escape(query)} ({metric})", caption=escape(f"from {table.source}"))
+    out.add_column("#", numeric=True, style="dim")
     out.add_column("key")
-    out.add_column(metric, justify="right")
+    out.add_column(SCORE_HEADINGS.get(metric, metric), numeric=True)
     for rank, (key, score) in enumerate(zip(keys, scores, strict=True), 1):
-        out.add_row(str(rank), str(key), f"{score:.3f}")
+        out.add_row(str(rank), escape(str(key)), format_similarity(score, metric))
     console.print(out)
 
 

@@ -16,8 +16,9 @@ import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+from embedrec.cli.tables import FitTable
 from embedrec.errors import ParameterError
 from embedrec.models.persist import load_model
 
@@ -108,15 +109,17 @@ def train(
 
 
 def _show_schema(model: Any) -> None:
-    grid = Table(title="Columns", box=box.SIMPLE)
-    for name in ("column", "role", "why", "embedding"):
-        grid.add_column(name)
+    grid = FitTable("Columns", box=box.SIMPLE, title_justify="center")
+    grid.add_column("column", min_width=12)
+    grid.add_column("role", min_width=11)
+    grid.add_column("why", min_width=16)
+    grid.add_column("embedding", min_width=12)
     sizes = {
         c.name: f"{c.n_rows - 1:,} values × {d}"
         for c, d in zip(model.encoder_.categories, model.sizes_, strict=True)
     }
     for col in model.schema_.columns:
-        grid.add_row(col.name, col.kind, col.reason, sizes.get(col.name, ""))
+        grid.add_row(escape(col.name), col.kind, escape(col.reason), sizes.get(col.name, ""))
     console.print(grid)
 
 
@@ -171,9 +174,9 @@ def evaluate(
         raise ParameterError("the model does not know its target column's name: pass --target")
     frame = read_table(file)
     y = target_column(frame, name)
-    grid = Table(title=f"{model_dir} on {file.name} ({len(frame):,} rows)", box=box.SIMPLE)
-    grid.add_column("metric")
-    grid.add_column("value", justify="right")
+    grid = FitTable(escape(f"{model_dir} on {file.name} ({len(frame):,} rows)"), box=box.SIMPLE)
+    grid.add_column("metric", key=True)
+    grid.add_column("value", numeric=True)
     for metric, value in model.evaluate(frame, y).items():
         grid.add_row(metric, f"{value:.4f}")
     console.print(grid)

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 import embedrec
+from embedrec.cli.tables import FitTable
 from embedrec.data.text import LETTERS, LineCorpus, Tokenizer, check_text_file
 from embedrec.errors import DataError, ParameterError
 from embedrec.models.item2vec import Item2Vec
@@ -173,9 +174,10 @@ def analogy(
         if words:
             raise ParameterError("give either three words or --questions FILE, not both")
         res = analogy_accuracy(table, questions, restrict=restrict)
-        grid = Table(title=f"Analogies in {questions.name} ({table.name})", title_justify="left")
-        for col in ("part", "correct", "answered", "accuracy"):
-            grid.add_column(col, justify="right" if col != "part" else "left")
+        grid = FitTable(escape(f"Analogies in {questions.name} ({table.name})"))
+        grid.add_column("part", key=True)
+        for col in ("correct", "answered", "accuracy"):
+            grid.add_column(col, numeric=True)
         for part, semantic in (("semantic", True), ("syntactic", False)):
             c, m = res.part(semantic)
             grid.add_row(part, f"{c:,}", f"{m:,}", f"{c / m:.1%}" if m else "-")
@@ -191,12 +193,12 @@ def analogy(
         raise ParameterError(f"give three words A B C (A − B + C), got {len(words or [])}")
     a, b, c = (word_key(table, w) for w in words)
     keys, sims = table.analogy(a, b, c, n)
-    grid = Table(title=f"{a} − {b} + {c} ≈", title_justify="left", caption=f"cosine, {table.name}")
-    grid.add_column("#", justify="right", style="dim")
+    grid = FitTable(escape(f"{a} − {b} + {c} ≈"), caption=escape(f"cosine, {table.name}"))
+    grid.add_column("#", numeric=True, style="dim")
     grid.add_column("word")
-    grid.add_column("cosine", justify="right")
+    grid.add_column("cosine", numeric=True)
     for rank, (key, sim) in enumerate(zip(keys, sims, strict=True), 1):
-        grid.add_row(str(rank), str(key), f"{sim:.3f}")
+        grid.add_row(str(rank), escape(str(key)), f"{sim:.3f}")
     console.print(grid)
 
 
@@ -357,11 +359,12 @@ def classify_predict(
         result.to_csv(out, index=False)
         console.print(f"Wrote {len(result):,} predictions to {out}", highlight=False)
         return
-    grid = Table(title=f"Predictions of {model_dir.name}", title_justify="left")
-    for col in ("text", "predicted", "probability"):
-        grid.add_column(col, justify="right" if col == "probability" else "left")
+    grid = FitTable(escape(f"Predictions of {model_dir.name}"))
+    grid.add_column("text", min_width=20)
+    grid.add_column("predicted", min_width=9)
+    grid.add_column("probability", numeric=True)
     for row in result.head(n).itertuples():
-        grid.add_row(row.text[:80], str(row.predicted), f"{row.probability:.3f}")
+        grid.add_row(escape(row.text), escape(str(row.predicted)), f"{row.probability:.3f}")
     console.print(grid)
 
 

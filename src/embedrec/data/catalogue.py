@@ -145,13 +145,18 @@ class Catalogue:
             raise ParameterError(f"expected item ids or titles, got {items!r:.60}") from None
         return np.array([self.index(v) for v in values], dtype=np.int64)
 
+    @cached_property
+    def _search_bonus(self) -> np.ndarray:
+        """Per item, log(1 + ratings) scaled to 0..1: the search's tie-breaker towards the more rated."""
+        return np.log1p(self.counts) / max(float(np.log1p(self.counts.max(initial=0))), 1.0)
+
     def search(self, query: str, limit: int = 10) -> list[int]:
         """Item indices whose titles best match `query`, the more rated first among near ties; an exact raw
         id goes first; an empty query lists the most rated."""
         query = query.strip()
         if not query:
             return [int(i) for i in self.popular[:limit]]
-        bonus = np.log1p(self.counts) / max(float(np.log1p(self.counts.max(initial=0))), 1.0)
+        bonus = self._search_bonus
         found = self.title_index.search(query, limit=max(3 * limit, 30))
         ranked = sorted(
             ((s + POPULARITY_WEIGHT * bonus[i], i) for i, _, s in found if s >= SEARCH_FLOOR), reverse=True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -142,8 +143,12 @@ class IdMap:
         """The raw id at one index, as a plain Python int or str."""
         if not isinstance(index, int | np.integer) or not 0 <= int(index) < len(self):
             raise UnknownIdError(self.kind, index, f"index outside 0..{len(self) - 1}")
-        value = self._raw[int(index)]
-        return int(value) if self.is_integer else str(value)
+        return self._plain[index]
+
+    @cached_property
+    def _plain(self) -> list[Any]:
+        """The raw ids as a list of Python ints or strs: `raw_id` is called for every card a page shows."""
+        return self._raw.tolist() if self.is_integer else [str(v) for v in self._raw]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form; `from_json` restores an equal map."""

@@ -132,7 +132,7 @@ def check_arguments(path: object, sep: object, header: object, encoding: object,
         raise ParameterError("{} must be True, False or None (sniffed), got " + _got(header), Arg("header"))
     try:
         codecs.lookup(encoding)  # type: ignore[arg-type]
-    except (LookupError, TypeError):
+    except (LookupError, TypeError, ValueError):  # ValueError: a NUL in the name
         raise ParameterError(
             "unknown {} " + _got(encoding) + " (e.g. 'utf-8', 'latin-1')", Arg("encoding")
         ) from None

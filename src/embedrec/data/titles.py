@@ -223,6 +223,8 @@ class TitleIndex:
             if hit is None:
                 return []
             postings.append(hit)
+        if not postings:  # a query of punctuation only ("'") has no words to contain
+            return []
         postings.sort(key=len)
         found = postings[0]
         for other in postings[1:]:

@@ -3,16 +3,16 @@
 Same model as DotBias, r̂ = low' + span·σ(b + b_u + b_i + p_u·q_i), but every row's vector and bias are
 sampled given the other side, with priors learned from the data (Normal-Wishart means and precisions,
 a Gamma noise precision), and the prediction averages over the kept sweeps. Averaging over what the
-data cannot pin down predicts better than one point estimate (0.897 vs 0.906 mean RMSE on ML-100K
-u1–u5) in about the same time, with nothing to tune but the size. A floor under the factors' prior
-variance keeps sparse data (most users with a rating or two) from shrinking every factor to nothing,
-which would give everyone the same recommendations. CPU only.
+data cannot pin down predicts better than one point estimate (0.898 vs 0.906 mean RMSE on ML-100K
+u1–u5) in about the same time, with nothing to tune but the size. A floor under the users' factors'
+prior variance keeps sparse data (most users with a rating or two) from shrinking every taste to
+nothing, which would give everyone the same recommendations. CPU only.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,15 +23,19 @@ from embedrec.models.factor import SigmoidFactorModel
 from embedrec.models.progress import TrainHistory, progress
 from embedrec.models.saved import SavedState
 
+if TYPE_CHECKING:  # the sampler's module loads numba: imported when a fit first runs
+    from embedrec.models.gibbs import GibbsResult
+
 
 class BayesianDotBias(SigmoidFactorModel):
     """Bayesian matrix factorisation through the scaled sigmoid, by Gibbs sampling (models/gibbs.py).
 
     Defaults (8 factors, 90 sweeps, the first 10 discarded) were tuned on ML-100K's u1–u5 folds: mean
-    test RMSE 0.897 at about 0.9 s per fit. `factor_floor` is the least prior variance of a factor (in
-    logits²); `history_` has one entry per sweep: the training MSE of the sweep's draw and, given
-    `valid`, the valid RMSE of the posterior mean so far. `threads` > 1 spreads each sweep over that
-    many cores, which pays from about a million ratings (BENCHMARKS.md).
+    test RMSE 0.898 at about 0.9 s per fit. `factor_floor` is the least prior variance of a user factor
+    (in logits²), chosen on the sparse benchmark's long tail (benchmarks/bench_sparse.py); `history_`
+    has one entry per sweep: the training MSE of the sweep's draw and, given `valid`, the valid RMSE of
+    the posterior mean so far. `threads` > 1 spreads each sweep over that many cores, which pays from
+    about a million ratings (BENCHMARKS.md).
     """
 
     _array_names = (*SigmoidFactorModel._array_names, "user_prior_var_")
@@ -42,7 +46,7 @@ class BayesianDotBias(SigmoidFactorModel):
         *,
         sweeps: int = 90,
         y_margin: float = 0.1,
-        factor_floor: float = 0.002,
+        factor_floor: float = 0.02,
         seed: int = 0,
         threads: int = 1,
         verbose: bool = True,
@@ -97,9 +101,7 @@ class BayesianDotBias(SigmoidFactorModel):
         self.user_factors_, self.item_factors_ = result.user_factors, result.item_factors
         self.user_bias_, self.item_bias_ = result.user_bias, result.item_bias
         self.global_bias_ = result.global_bias
-        # the users' prior as the sampler learned it: the spread a new user's factors may have
-        cov = result.user_prior_cov
-        self.user_prior_var_ = np.array([np.trace(cov[1:, 1:]) / self.n_factors, cov[0, 0]], dtype=np.float32)
+        self.user_prior_var_ = self._new_user_prior(result)
         self.history_ = TrainHistory(
             result.train_mse,
             result.valid_rmse,
@@ -107,6 +109,25 @@ class BayesianDotBias(SigmoidFactorModel):
             epoch_seconds=result.sweep_seconds,
         )
         self.history_.seconds = time.perf_counter() - start
+
+    def _new_user_prior(self, result: GibbsResult) -> np.ndarray:
+        """The variances (of a factor, of the bias) of a new user's prior, in the posterior mean's units.
+
+        The sampler learned the users' prior for its draws, but a new user is folded in against the
+        posterior mean's item vectors, whose scale differs: averaging over the chain cancels what it is
+        unsure of, and the average is split into user and item sides of equal scale. A taste drawn from
+        the prior moves a new user's scores by p·q_draw; against the averaged items the same spread of
+        scores needs the factors' variance scaled by E|q_draw|² / |q_mean|² (2.6 on the sparse
+        benchmark's long tail, 0.73 on ML-100K u1). Unscaled, the long tail's fold-in shrank every new
+        user's taste so far that fans of opposite genres got the item biases' list.
+        """
+        cov = result.user_prior_cov
+        mean_sq = float(
+            np.mean(np.einsum("nd,nd->n", result.item_factors, result.item_factors, dtype=np.float64))
+        )
+        scale = result.item_draw_sq / mean_sq if mean_sq > 0 and result.item_draw_sq > 0 else 1.0
+        factor_var = np.trace(cov[1:, 1:]) / self.n_factors * scale
+        return np.array([factor_var, cov[0, 0]], dtype=np.float32)
 
     def _fold_in_prior(self) -> tuple[np.ndarray, np.ndarray, float]:
         """A new user is a draw from the users' prior: its spread is the prior's, not that of the trained

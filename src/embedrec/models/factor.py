@@ -191,16 +191,19 @@ class FactorModel(Estimator):
             z = np.linalg.solve(a, np.vstack([q.T, np.zeros((1, len(items)))]))  # A⁻¹ [q_i, 0]: (k+1, m)
             parts = (x @ z) * y[:, None]  # (n_rated, m): each rated item's share of p̂·q_i
             prior_parts = z.T @ prior  # (m,)
+        # Python numbers taken out of the arrays once (.tolist()), not one numpy scalar per term: the web
+        # app explains every card of every page
+        glob, item_bias, dots_ = float(self.global_bias_), self.item_bias_[items].tolist(), dots.tolist()
+        rated_, values_ = np.asarray(rated).tolist(), np.asarray(values).tolist()
         out = []
-        for c, item in enumerate(items):
-            terms = [Term("global bias", float(self.global_bias_)), Term("user bias", bias)]
-            terms.append(Term("item bias", float(self.item_bias_[item])))
-            dot = float(dots[c])
+        for c in range(len(items)):
+            terms = [Term("global bias", glob), Term("user bias", bias), Term("item bias", item_bias[c])]
+            dot = dots_[c]
             if parts is not None and prior_parts is not None:
                 column = parts[:, c]
                 terms += [
-                    Term("rated item", float(v), int(j), float(r))
-                    for j, v, r in zip(rated, column, values, strict=True)
+                    Term("rated item", v, j, r)
+                    for j, v, r in zip(rated_, column.tolist(), values_, strict=True)
                 ]
                 terms.append(Term("prior", float(prior_parts[c])))
                 dot -= float(column.sum()) + float(prior_parts[c])

@@ -40,6 +40,7 @@ class GibbsResult:
     valid_rmse: list[float] = field(default_factory=list)  # of the running posterior mean, when asked
     user_prior_mean: np.ndarray | None = None  # (k + 1,) [bias, factors]: the users' prior, averaged
     user_prior_cov: np.ndarray | None = None  # (k + 1, k + 1) over the kept sweeps
+    item_draw_sq: float = 0.0  # the mean over items and kept sweeps of a drawn item vector's |q|²
     sweep_seconds: list[float] = field(default_factory=list)  # wall time of each sweep (setup excluded)
 
 
@@ -239,7 +240,10 @@ def prior_with_floor(
     On sparse data most rows have a rating or two, their draws sit near the prior mean, and the learned
     precision, fitted to those draws, shrinks every factor towards zero; sweep by sweep the factors
     collapse onto one axis and every user gets the same list. A floor under the factors' prior variance
-    (not the bias's) stops that loop. Returns (mean, precision, covariance).
+    (not the bias's) stops that loop. The sampler puts it under the users' prior only: that prior sets
+    how far a user's taste may reach, for trained and folded-in users alike, while a floor under the
+    items' prior spreads the vectors of items seen once on noise (ML-100K u1–u5 mean RMSE 0.8995 with
+    0.01 on both sides, 0.8970 on the users' side alone). Returns (mean, precision, covariance).
     """
     centre, precision = draw_normal_wishart(x, rng)
     cov = np.linalg.inv(precision)
@@ -267,7 +271,8 @@ def gibbs_factors(
 ) -> GibbsResult:
     """Sample the posterior of DotBias for `sweeps` sweeps; return its mean as a rank-`n_factors` model.
 
-    `y_range` is the sigmoid's (low', high'); `floor` the least prior variance of a factor (in logits²).
+    `y_range` is the sigmoid's (low', high'); `floor` the least prior variance of a user factor (in
+    logits²; the items' prior has none: see `prior_with_floor`).
     `valid` (users, items, ratings) is scored after each sweep by the posterior mean so far (the draw
     itself during burn-in); `on_sweep(sweep, train_mse, valid_rmse)` is called after each sweep
     (valid_rmse is NaN without `valid`). `threads` > 1 splits the per-rating and per-row passes over
@@ -317,7 +322,7 @@ def _sample(
         rows[:, 0] = 0.0
     burn_in = min(BURN_IN, sweeps // 2)
     mean = _RunningMean(n_users, n_items, n_factors)
-    prior_sum, prior_cov_sum = np.zeros(d), np.zeros((d, d))
+    prior_sum, prior_cov_sum, item_sq_sum = np.zeros(d), np.zeros((d, d)), 0.0
 
     def newton(s: int) -> float:
         """Fill side s's Gauss-Newton weights and targets at the current draws; return Σ (r - r̂)²."""
@@ -343,7 +348,7 @@ def _sample(
         for s, side in enumerate(sides):
             if s == 1:
                 newton(1)
-            centre, precision, cov = prior_with_floor(x[s], rng, floor)
+            centre, precision, cov = prior_with_floor(x[s], rng, floor if s == 0 else 0.0)  # users only
             if s == 0 and sweep >= burn_in:
                 prior_sum += centre
                 prior_cov_sum += cov
@@ -354,6 +359,7 @@ def _sample(
         if sweep >= burn_in:
             for pair in pairs:
                 mean.add(*pair)
+            item_sq_sum += float(np.mean(np.einsum("nd,nd->n", x[1][:, 1:], x[1][:, 1:], dtype=np.float64)))
         err = newton(0)  # this sweep's error, and the next sweep's user-side terms
         if not math.isfinite(err):
             raise DivergenceError(
@@ -375,8 +381,9 @@ def _sample(
     p, q, user_bias, item_bias = mean.result()
     kept = max(sweeps - burn_in, 1)
     return GibbsResult(
-        p, q, user_bias, item_bias, offset, mse, valid_rmse, prior_sum / kept, prior_cov_sum / kept, seconds
-    )
+        p, q, user_bias, item_bias, offset, mse, valid_rmse, prior_sum / kept, prior_cov_sum / kept,
+        item_sq_sum / kept, seconds,
+    )  # fmt: skip
 
 
 class _RunningMean:

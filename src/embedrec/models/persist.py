@@ -237,8 +237,9 @@ def load_model(path: str | Path) -> Any:
 
 
 def _read(root: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """model.json and the weights it names; read again when a save replaced both in between."""
-    for _ in range(3):
+    """model.json and the weights it names; read again when a save replaced both in between (each retry
+    means another save committed, so only a stream of saves faster than one read can exhaust them)."""
+    for _ in range(100):
         meta = read_meta(root)
         try:
             return meta, _read_weights(root, meta)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 
 @dataclass
@@ -22,19 +23,28 @@ class TrainHistory:
     valid_loss: list[float] = field(default_factory=list)  # with any other loss: its mean on valid
     epoch_seconds: list[float] = field(default_factory=list)  # wall time of each epoch's steps (or sweep)
 
+    def __len__(self) -> int:
+        """The number of epochs (or sweeps) run: `len(model.history_)`."""
+        return len(self.train_loss)
+
 
 class Bar:
     """A rich progress bar with one tick per epoch (or sweep) showing train loss and valid RMSE (or
     whatever `valid` names)."""
 
     def __init__(self, description: str, total: int, unit: str = "epochs", valid: str = "valid RMSE") -> None:
+        console = Console(stderr=True)
+        figures = f"{unit}  loss {{task.fields[loss]}}  {valid} {{task.fields[rmse]}}"
+        # on a narrow terminal the bar gives way (40 wide at most, 4 at least), never the figures
+        shown = len(figures.replace("{task.fields[loss]}", "0.0000").replace("{task.fields[rmse]}", "0.0000"))
+        fixed = len(description) + 2 * len(str(total)) + 1 + shown + len("0:00:00") + 4  # + the gaps
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn(unit + "  loss {task.fields[loss]}  " + valid + " {task.fields[rmse]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=max(4, min(40, console.width - fixed))),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn(figures, table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            console=console,
         )
         self.task = self.progress.add_task(description, total=total, loss="-", rmse="-")
 

@@ -179,6 +179,11 @@ def train_skipgram(
                     kept += torch_state.train(corpus.words, corpus.starts, sub, alpha)
                 else:
                     seeds = rng.integers(0, 1 << 48, len(alpha), dtype=np.uint64)
+                    n_words = int(corpus.starts[sub[-1]] - corpus.starts[sub[0]])
+                    if config.shrink_windows:  # a stream of its own, as gensim's model.random
+                        reduced = rng.integers(0, window, n_words, dtype=np.int32)
+                    else:
+                        reduced = np.zeros(n_words, dtype=np.int32)
                     kept += int(
                         kern.train_jobs(
                             syn0,
@@ -194,7 +199,8 @@ def train_skipgram(
                             config.negative,
                             config.sg,
                             int(config.cbow_mean),
-                            int(config.shrink_windows),
+                            reduced,
+                            int(config.sample > 0),
                             table,
                         ).sum()
                     )
@@ -269,10 +275,12 @@ def _check_finite(syn0: np.ndarray, epoch: int, alpha: float) -> None:
 
 
 class _numba_threads:
-    """Run a block on `n` numba threads (None: unchanged), restoring the setting afterwards."""
+    """Run a block on `n` numba threads (None: unchanged), handing jobs out one at a time (as gensim's
+    job queue: on a loaded machine a thread that falls behind does not hold the others up at the end
+    of each block), restoring both settings afterwards."""
 
     def __init__(self, n: int | None) -> None:
-        self.n, self.before = n, None
+        self.n, self.before, self.chunk = n, None, None
 
     def __enter__(self) -> None:
         if self.n is not None:
@@ -280,12 +288,14 @@ class _numba_threads:
 
             self.before = numba.get_num_threads()
             numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
+            self.chunk = numba.set_parallel_chunksize(1)
 
     def __exit__(self, *exc: object) -> None:
         if self.before is not None:
             import numba
 
             numba.set_num_threads(self.before)
+            numba.set_parallel_chunksize(self.chunk)
 
 
 class _Progress:

@@ -4,7 +4,9 @@ A model hands in a `torch.nn.Module` whose `forward(users, items)` returns predi
 other losses, logits from any two input arrays: a table model passes category codes and numbers); it
 may also define `reset_parameters(generator)` (seeded init), `penalty(users, items)` (L2 on the rows a
 batch touched, added to the loss) and `param_groups(weight_decay)` (per-group AdamW decay). The loss is
-picked by name from `LOSSES` (MSE unless the config says otherwise).
+picked by name from `LOSSES` (MSE unless the config says otherwise), unless the module defines
+`batch_loss(users, items, values, generator)`, a loss of its own (ranking models: it samples negatives
+with the loop's seeded generator).
 
 The data lives on the training device and each epoch is shuffled and gathered there in one go, so a
 step is a slice, a forward and backward pass and an optimiser step, with no copy or read back to the
@@ -305,16 +307,21 @@ def _on_device(
 
 
 def _step_function(
-    module: nn.Module, config: TrainConfig
+    module: nn.Module, config: TrainConfig, gen: torch.Generator
 ) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
-    """(weighted loss, loss + penalty) of a batch; compiled into fused kernels when `config.compile`."""
+    """(weighted loss, loss + penalty) of a batch, or the module's own `batch_loss` (drawing from `gen`);
+    compiled into fused kernels when `config.compile`."""
     has_penalty = hasattr(module, "penalty")
+    own_loss = hasattr(module, "batch_loss")  # a loss of its own (ranking: sampled negatives)
     loss_fn = LOSSES[config.loss]
 
     def step(
         u: torch.Tensor, i: torch.Tensor, r: torch.Tensor, w: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        fit = torch.mean(loss_fn(module(u, i).float(), r) * w)  # (batch,) losses, weighted, averaged
+        if own_loss:
+            fit = module.batch_loss(u, i, r, gen)
+        else:
+            fit = torch.mean(loss_fn(module(u, i).float(), r) * w)  # (batch,) losses, weighted, averaged
         return fit, fit + module.penalty(u, i) if has_penalty else fit
 
     return torch.compile(step) if config.compile else step
@@ -349,7 +356,7 @@ def _run(
         opts = _optimizers(module, config)
         base_lrs = [[g["lr"] for g in opt.param_groups] for opt in opts]
         schedule = SCHEDULES[config.schedule]
-        step = _step_function(module, config)
+        step = _step_function(module, config, shuffle)
         autocast = torch.autocast(dev.type, torch.bfloat16) if config.mixed_precision else nullcontext()
         n = len(targets)
         batch = math.ceil(config.batch_size / hook.world_size)  # this process's part of each step

@@ -5,9 +5,11 @@ linearly over the whole run) and its own random stream (word2vec.c's 48-bit line
 generator), and the jobs run on all threads at once, updating the shared tables without locks, as
 word2vec.c and gensim do. Within a job every step is gensim's, in gensim's order of random draws: the
 whole job is subsampled first (word w survives when sample_int[w] >= a random 32-bit integer), then
-each position draws a reduced window b in [0, window) and looks at window - b words on each side, and
-each prediction draws its negatives from the unigram^0.75 table by bisection, skipping the positive.
-The sigmoid is read from a 1,000-entry table over (-6, 6); a pair whose dot product falls outside is
+each position looks at window - b words on each side, b in [0, window) drawn beforehand by NumPy, a
+stream apart from the negatives' (as gensim's model.random), and each prediction
+draws its negatives from the unigram^0.75 table by bisection, skipping the positive.
+The sigmoid is read from a 1,000-entry table over (-6, 6) with word2vec.c's index (see
+EXP_INDEX_SCALE); a pair whose dot product falls outside is
 skipped, as gensim does. With the same random draws the updates equal gensim's (tested).
 """
 
@@ -18,6 +20,10 @@ from numba import njit, prange
 
 MAX_EXP = 6.0
 EXP_TABLE_SIZE = 1000
+# word2vec.c and gensim index the table with (f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2) in integer
+# arithmetic: 1000 / 6 / 2 = 83, not 83.3, so the lookup reads σ(0.996 f - 0.024). That small shift of
+# the logit towards "not seen together" is part of the algorithm people compare against, so it is kept.
+EXP_INDEX_SCALE = float(EXP_TABLE_SIZE // int(MAX_EXP) // 2)
 _MUL = np.uint64(25214903917)
 _ADD = np.uint64(11)
 _MASK = np.uint64((1 << 48) - 1)
@@ -54,8 +60,8 @@ def _next(rng: np.uint64) -> np.uint64:
 
 @njit(inline="always", cache=True)
 def _sigmoid(f: np.float32, table: np.ndarray) -> np.float32:
-    """σ(f) from the table, for -MAX_EXP < f < MAX_EXP."""
-    return table[int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]
+    """σ(f) from the table, for -MAX_EXP < f < MAX_EXP, indexed as word2vec.c and gensim do."""
+    return table[int((f + MAX_EXP) * EXP_INDEX_SCALE)]
 
 
 @njit(inline="always", cache=True)
@@ -161,7 +167,8 @@ def train_jobs(  # noqa: ANN201
     negative,
     sg,
     cbow_mean,
-    shrink,  # draw a reduced window per position (gensim's shrink_windows)
+    reduced,  # (words of these jobs,) int32: position i of a job looks at window - reduced[i] words
+    subsample,  # draw a number per word to subsample (gensim draws nothing when sample=0)
     table,  # (EXP_TABLE_SIZE,) float32
 ):
     """Train on every job (in parallel); returns the words kept after subsampling, per job."""
@@ -170,6 +177,7 @@ def train_jobs(  # noqa: ANN201
     size = syn0.shape[1]
     for j in prange(n_jobs):
         first, last = job_bounds[j], job_bounds[j + 1]
+        offset = starts[first] - starts[job_bounds[0]]  # this job's reduced windows in `reduced`
         buf = np.empty(starts[last] - starts[first], dtype=np.int32)
         bounds = np.empty(last - first + 1, dtype=np.int64)
         context = np.empty(2 * window, dtype=np.int32)
@@ -184,10 +192,11 @@ def train_jobs(  # noqa: ANN201
         for s in range(first, last):
             for p in range(starts[s], starts[s + 1]):
                 w = words[p]
-                r = rng >> _SHIFT
-                rng = _next(rng)
-                if np.uint64(sample_int[w]) < r:
-                    continue
+                if subsample:
+                    r = rng >> _SHIFT
+                    rng = _next(rng)
+                    if np.uint64(sample_int[w]) < r:
+                        continue
                 buf[n] = w
                 n += 1
             bounds[s - first + 1] = n
@@ -195,10 +204,7 @@ def train_jobs(  # noqa: ANN201
         for s in range(last - first):
             lo_s, hi_s = bounds[s], bounds[s + 1]
             for i in range(lo_s, hi_s):
-                b = 0
-                if shrink:
-                    b = int((rng >> _SHIFT) % np.uint64(window))
-                    rng = _next(rng)
+                b = int(reduced[offset + i])
                 lo = max(lo_s, i - window + b)
                 hi = min(hi_s, i + window + 1 - b)
                 if sg:
@@ -233,6 +239,6 @@ def compile_kernels() -> None:
         train_jobs(
             vectors, vectors.copy(), np.zeros(2, np.int32), np.array([0, 2]), np.array([0, 1]),
             np.zeros(1, np.float32), np.ones(1, np.uint64), np.full(2, 2**32 - 1, np.uint32),
-            np.array([1, 2], np.uint32), 1, 1, sg, 1, 1, sigmoid_table(),
+            np.array([1, 2], np.uint32), 1, 1, sg, 1, np.zeros(2, np.int32), 1, sigmoid_table(),
         )  # fmt: skip
     _compiled = True

@@ -152,9 +152,8 @@ def top_reasons(
         out.append(
             [
                 Reason(catalogue.ids.raw_id(int(t.item)), catalogue.titles[int(t.item)], t.rating, float(w))
-                for w, t in rated
-                if w > 0
-            ][:k]
+                for w, t in [(w, t) for w, t in rated if w > 0][:k]  # ids looked up for the k shown only
+            ]
         )
     return out
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from embedrec.checks import check_n
+from embedrec.checks import check_n, pick
 from embedrec.data.interactions import Interactions
 from embedrec.errors import DataError, ParameterError
 from embedrec.metrics import RANKING_METRICS
@@ -68,6 +68,59 @@ def relevant_matrix(train: Interactions, test: Interactions, threshold: float) -
     return rel.tocsr()
 
 
+def ranked_lists(
+    model: Recommender | Estimator,
+    train: Interactions,
+    test: Interactions,
+    k: int = 10,
+    threshold: float = 4.0,
+    *,
+    popularity: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(evaluated user indices, their top-k item indices (-1 where fewer), the relevant matrix) under the
+    module's protocol: the lists every ranking metric here is computed from."""
+    k = check_n(k, "k")
+    rec = model if isinstance(model, Recommender) else Recommender(model)
+    rel = relevant_matrix(train, test, threshold)
+    users = np.flatnonzero(np.diff(rel.indptr) > 0)
+    if users.size == 0:
+        raise DataError(
+            f"no test user has an item rated ≥ {threshold:g} to evaluate against", field="threshold"
+        )
+    cand = np.flatnonzero(np.bincount(train.items, minlength=train.n_items) > 0)
+    ids, scores = rec.recommend(
+        train.user_ids.raw_ids[users],
+        n=k,
+        exclude_seen=True,
+        items=train.item_ids.raw_ids[cand],
+        popularity=popularity,
+    )
+    ranked = np.full(ids.shape, -1, dtype=np.int64)  # -1: fewer than k candidates were left
+    filled = np.isfinite(scores)
+    ranked[filled] = train.item_ids.indices(ids[filled])
+    return users, ranked, rel
+
+
+def report_from_lists(
+    users: np.ndarray, ranked: np.ndarray, rel: Any, train: Interactions, threshold: float = 4.0
+) -> RankingReport:
+    """The metrics of top-k lists `ranked` (users × k item indices) against `rel`, with coverage and
+    popularity over `train`'s items (the candidate catalogue)."""
+    hits = hit_matrix(ranked, rel, users)
+    n_rel = np.diff(rel.indptr)[users]
+    values = {name: float(fn(hits, n_rel).mean()) for name, fn in RANKING_METRICS.items()}
+    counts = np.bincount(train.items, minlength=train.n_items)
+    shown = ranked[ranked >= 0]
+    return RankingReport(
+        k=int(ranked.shape[1]),
+        threshold=float(threshold),
+        n_users=int(users.size),
+        coverage=float(np.unique(shown).size / max(int((counts > 0).sum()), 1)),
+        popularity=float(counts[shown].mean() / max(train.n_users, 1)) if shown.size else 0.0,
+        **values,
+    )
+
+
 def ranking_report(
     model: Recommender | Estimator,
     train: Interactions,
@@ -81,38 +134,16 @@ def ranking_report(
 
     `popularity` is handed to `recommend`: the weight of its log-popularity prior (0 = the model alone).
     """
-    k = check_n(k, "k")
-    rec = model if isinstance(model, Recommender) else Recommender(model)
-    rel = relevant_matrix(train, test, threshold)
-    n_rel = np.diff(rel.indptr)
-    users = np.flatnonzero(n_rel > 0)
-    if users.size == 0:
-        raise DataError(
-            f"no test user has an item rated ≥ {threshold:g} to evaluate against", field="threshold"
-        )
-    counts = np.bincount(train.items, minlength=train.n_items)
-    cand = np.flatnonzero(counts > 0)
-    ids, scores = rec.recommend(
-        train.user_ids.raw_ids[users],
-        n=k,
-        exclude_seen=True,
-        items=train.item_ids.raw_ids[cand],
-        popularity=popularity,
-    )
-    ranked = np.full(ids.shape, -1, dtype=np.int64)  # -1: fewer than k candidates were left
-    filled = np.isfinite(scores)
-    ranked[filled] = train.item_ids.indices(ids[filled])
+    users, ranked, rel = ranked_lists(model, train, test, k, threshold, popularity=popularity)
+    return report_from_lists(users, ranked, rel, train, threshold)
+
+
+def metric_curve(users: np.ndarray, ranked: np.ndarray, rel: Any, metric: str = "ndcg") -> np.ndarray:
+    """A metric at every cut-off k = 1 … ranked.shape[1] (one list per user, computed once)."""
+    fn = pick(RANKING_METRICS, metric, "ranking metric")
     hits = hit_matrix(ranked, rel, users)
-    values = {name: float(fn(hits, n_rel[users]).mean()) for name, fn in RANKING_METRICS.items()}
-    shown = ranked[ranked >= 0]
-    return RankingReport(
-        k=k,
-        threshold=float(threshold),
-        n_users=int(users.size),
-        coverage=float(np.unique(shown).size / max(cand.size, 1)),
-        popularity=float(counts[shown].mean() / max(train.n_users, 1)) if shown.size else 0.0,
-        **values,
-    )
+    n_rel = np.diff(rel.indptr)[users]
+    return np.array([float(fn(hits[:, :k], n_rel).mean()) for k in range(1, hits.shape[1] + 1)])
 
 
 def report_frame(reports: dict[str, RankingReport]) -> pd.DataFrame:
@@ -133,3 +164,66 @@ def ranking_comparison(
     if train.item_meta is not None and "genres" in train.item_meta.columns:
         reports["GenreProfile"] = ranking_report(GenreProfile().fit(train), train, test, k, threshold)
     return reports
+
+
+# -- a new user from a few liked items ---------------------------------------------------------------------
+def new_user_report(
+    model: Estimator,
+    data: Interactions,
+    *,
+    n_given: int = 3,
+    folds: int = 5,
+    k: int = 10,
+    threshold: float = 4.0,
+    seed: int = 0,
+) -> RankingReport:
+    """How well `model` (unfitted; refitted per fold) ranks for users it never saw, from `n_given` items.
+
+    Users with more than `n_given` liked items (rated ≥ `threshold`) are split into `folds` seeded groups;
+    for each group the model is trained on every other user's interactions, then each held-out user is
+    folded in from `n_given` of their liked items chosen at random (`fold_in(items)`, no ratings) and
+    ranked over the trained catalogue minus those items; relevant = the rest of their liked items.
+    """
+    k, n_given, folds = check_n(k, "k"), check_n(n_given, "n_given"), check_n(folds, "folds")
+    liked = (
+        sp.csr_matrix(
+            (np.ones(len(data), np.float32), (data.users, data.items)), shape=(data.n_users, data.n_items)
+        )
+        .multiply(data.csr >= threshold)
+        .tocsr()
+    )
+    eligible = np.flatnonzero(np.diff(liked.indptr) > n_given)
+    if eligible.size < folds:
+        raise DataError(
+            f"only {eligible.size} users liked more than {n_given} items (rated ≥ {threshold:g}): "
+            f"too few to hold out in {folds} folds",
+            field="threshold",
+        )
+    rng = np.random.default_rng(seed)
+    group = np.full(data.n_users, -1)
+    group[eligible] = rng.permutation(eligible.size) % folds
+    all_users, all_ranked, rel_rows = [], [], []
+    for f in range(folds):
+        held = np.flatnonzero(group == f)
+        train = data.subset(group[data.users] != f)
+        fitted = type(model)(**model.get_params(deep=False)).fit(train)
+        counts = np.bincount(train.items, minlength=train.n_items)
+        for u in held:
+            items = liked.indices[liked.indptr[u] : liked.indptr[u + 1]]
+            given = rng.choice(items, size=n_given, replace=False)
+            scores = fitted.score_folded(fitted.fold_in(np.sort(given))).astype(np.float64)
+            scores[counts == 0] = -np.inf
+            scores[given] = -np.inf
+            top = np.argsort(-scores, kind="stable")[:k]
+            all_ranked.append(np.where(np.isfinite(scores[top]), top, -1))
+            rel_rows.append(np.setdiff1d(items, given))
+            all_users.append(u)
+    users = np.arange(len(all_users))
+    rel = sp.csr_matrix(
+        (
+            np.ones(sum(map(len, rel_rows)), np.float32),
+            (np.repeat(users, [len(r) for r in rel_rows]), np.concatenate(rel_rows)),
+        ),
+        shape=(len(users), data.n_items),
+    )
+    return report_from_lists(users, np.array(all_ranked), rel, data, threshold)

@@ -44,6 +44,8 @@ class Recommender:
 
     `popularity` is the default weight of the log-popularity prior (None: 1 for rating models, 0 for
     ranking models); `min_ratings` the default floor of "more like this" (None: `default_min_ratings`).
+    `ratings` is an optional rating model fitted on the same data: a ranking model then picks the items
+    and `stars` gives the rating model's predicted ratings beside them.
     """
 
     def __init__(
@@ -53,10 +55,12 @@ class Recommender:
         *,
         popularity: float | None = None,
         min_ratings: int | None = None,
+        ratings: Estimator | None = None,
     ) -> None:
         if not isinstance(model, Estimator):
             raise ParameterError(f"Recommender needs a fitted embedrec estimator, got {type(model).__name__}")
         model._check_fitted()
+        self.ratings = _rating_model(ratings, model)
         counts = np.bincount(model.seen_.indices, minlength=model.n_items)
         if catalogue is None:
             catalogue = Catalogue(model.item_ids_, model.item_meta_, counts)
@@ -72,9 +76,9 @@ class Recommender:
         self._ann: dict[str, tuple[Any, AnnIndex]] = {}
 
     @classmethod
-    def load(cls, path: str | Path, **kwargs: Any) -> Recommender:
-        """The recommender of a saved model directory."""
-        return cls(load_model(path), **kwargs)
+    def load(cls, path: str | Path, *, ratings: str | Path | None = None, **kwargs: Any) -> Recommender:
+        """The recommender of a saved model directory (and of a saved rating model beside it)."""
+        return cls(load_model(path), ratings=None if ratings is None else load_model(ratings), **kwargs)
 
     def __repr__(self) -> str:
         return f"<Recommender {self.model!r} over {self.catalogue!r}>"
@@ -395,6 +399,20 @@ class Recommender:
         link = self._link(user)
         return Explanation.build(raw_user, model.item_ids_.raw_id(i), self.catalogue, terms, score, link)
 
+    def stars(self, user: Any, items: Iterable[Any]) -> np.ndarray | None:
+        """The rating model's predicted ratings (float32) of `items` for a known user (raw id) or a folded-in
+        user; None without a rating model (see `ratings`), or for a new user who gave likes, not ratings."""
+        if self.ratings is None:
+            return None
+        idx = self.catalogue.indices(items)
+        if isinstance(user, FoldedUser):
+            if user.values is None:
+                return None
+            folded = self.ratings.fold_in(user.items, user.values)
+            return self.ratings.to_rating(self.ratings.score_folded(folded)[idx]).astype(np.float32)
+        uidx, _ = self._users(user)
+        return self.ratings.predict_indices(np.full(len(idx), uidx[0]), idx).astype(np.float32)
+
     # -- the embeddings --------------------------------------------------------------------------------
     def embeddings(self, kind: str = "item") -> EmbeddingTable:
         """The model's item (or user) vectors as an EmbeddingTable with metadata, counts and biases."""
@@ -415,9 +433,27 @@ class Recommender:
             ids,
             meta=meta,
             counts=counts,
-            bias=getattr(model, f"{kind}_bias_", None),
+            bias=_learned(getattr(model, f"{kind}_bias_", None)),
             name=f"{type(model).__name__} {kind} vectors",
         )
+
+
+def _learned(bias: np.ndarray | None) -> np.ndarray | None:
+    """A bias array, or None for a model whose biases are all zero (it learns none)."""
+    return None if bias is None or not np.any(bias) else bias
+
+
+def _rating_model(ratings: Estimator | None, model: Estimator) -> Estimator | None:
+    """`ratings` checked as a companion rating model of `model`: fitted, predicting, same users and items."""
+    if ratings is None:
+        return None
+    if not isinstance(ratings, Estimator) or ratings.objective != "rating":
+        raise ParameterError(f"ratings must be a fitted rating model, got {type(ratings).__name__}")
+    ratings.require("predict")
+    ratings.require("fold_in")
+    if ratings.item_ids_ != model.item_ids_ or ratings.user_ids_ != model.user_ids_:
+        raise ParameterError("the rating model was fitted on other users or items (fit both on one dataset)")
+    return ratings
 
 
 def _check_count(name: str, value: Any) -> int:

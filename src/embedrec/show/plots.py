@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from embedrec.data.embeddings import EmbeddingTable
 from embedrec.files import atomic_output
+from embedrec.show.labels import place_labels
 from embedrec.show.projection import Projection
 
 MAX_CATEGORIES = 12  # more categories than this are unreadable: the rest are drawn grey as "other"
@@ -111,44 +112,6 @@ def label_rows(table: EmbeddingTable, projection: Projection, n: int) -> np.ndar
     return (np.arange(projection.n_shown) if order is None else order)[:n]
 
 
-def _overlaps(box: np.ndarray, placed: list[np.ndarray]) -> bool:
-    # boxes are [x0, y0, x1, y1] in display pixels
-    return any(box[0] < p[2] and p[0] < box[2] and box[1] < p[3] and p[1] < box[3] for p in placed)
-
-
-# where a label may go, in order of preference: (offset in points, horizontal and vertical alignment)
-_LABEL_SPOTS = (((3, 3), "left", "bottom"), ((3, -3), "left", "top"), ((-3, 3), "right", "bottom"),
-                ((-3, -3), "right", "top"))  # fmt: skip
-
-
-def _place_labels(fig: Figure, ax, xy: np.ndarray, texts: list[str], fontsize: float) -> int:  # noqa: ANN001
-    """Greedy labelling: in priority order, put each label at the first of four spots around its point
-    where its box hits no label already placed; drop it when none is free."""
-    ax.autoscale_view()  # settle the data limits first: label boxes are measured against them
-    renderer = fig.canvas.get_renderer()
-    frame = ax.get_window_extent(renderer)
-    placed: list[np.ndarray] = []
-    n = 0
-    for (x, y), text in zip(xy, texts, strict=True):
-        short = text if len(text) <= 32 else text[:30] + "…"
-        for offset, ha, va in _LABEL_SPOTS:
-            t = ax.annotate(
-                short, (x, y), xytext=offset, textcoords="offset points", fontsize=fontsize, ha=ha, va=va,
-                color="#111111", zorder=5, annotation_clip=False,
-                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
-            )  # fmt: skip
-            bb = t.get_window_extent(renderer)
-            box = np.array([bb.x0 - 1, bb.y0 - 1, bb.x1 + 1, bb.y1 + 1])
-            inside = box[0] >= frame.x0 and box[2] <= frame.x1 and box[1] >= frame.y0 and box[3] <= frame.y1
-            if inside and not _overlaps(box, placed):
-                placed.append(box)
-                ax.scatter([x], [y], s=14, facecolors="none", edgecolors="black", linewidths=0.7, zorder=4)
-                n += 1
-                break
-            t.remove()
-    return n
-
-
 def plot_map(
     table: EmbeddingTable,
     projection: Projection,
@@ -162,7 +125,8 @@ def plot_map(
 ) -> Figure:
     """Draw a 2-D map of `projection`, save it to `path` (.png or .svg) when given, and return the Figure.
 
-    The image is exactly `size` × `dpi` pixels (1000 × 800 by default); labels never overlap.
+    The image is exactly `size` × `dpi` pixels (1000 × 800 by default); the `n_labels` most-rated points
+    are named where there is room (`show.labels`: labels never overlap; `placed_labels(fig)` lists them).
     """
     if path is not None and Path(path).suffix.lower() not in FORMATS:
         raise ValueError(f"plot format must be one of {', '.join(FORMATS)}, got {Path(path).name!r}")
@@ -207,7 +171,7 @@ def plot_map(
     fig.suptitle(heading, fontsize=11, x=0.04, y=0.975, ha="left", va="top")
     pos = label_rows(table, projection, n_labels)
     labels = table.labels()
-    _place_labels(fig, ax, xy[pos], [labels[projection.rows[i]] for i in pos], fontsize=7)
+    place_labels(fig, ax, xy[pos], [labels[projection.rows[i]] for i in pos], fontsize=7, sizes=(6,))
     if path is not None:
         with atomic_output(path) as tmp:  # Ctrl-C or a crash: no half picture
             fig.savefig(tmp, dpi=dpi, facecolor="white", format=Path(path).suffix.lstrip(".") or None)

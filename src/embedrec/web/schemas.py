@@ -31,7 +31,13 @@ class Item(BaseModel):
 
 
 class ScoredItem(Item):
-    score: float = Field(description="Predicted rating for recommendations; similarity for neighbours.")
+    score: float = Field(
+        description="Recommendations: the model's score (a predicted rating for rating models); "
+        "neighbours: the similarity."
+    )
+    stars: float | None = Field(
+        None, description="Recommendations: the predicted rating, when the model or its rating model has one."
+    )
 
 
 class Contribution(BaseModel):
@@ -52,10 +58,20 @@ class ItemList(BaseModel):
     items: list[Item]
 
 
+class Neighbour(ScoredItem):
+    """A nearby item: `score` is the similarity (larger is closer, for every metric)."""
+
+    distance: float | None = Field(
+        None,
+        description="With metric=euclidean: the distance between the two vectors (smaller is closer); "
+        "`score` is minus it.",
+    )
+
+
 class SimilarItems(BaseModel):
     item: Item
     metric: Metric
-    items: list[ScoredItem]
+    items: list[Neighbour]
 
 
 class Matched(BaseModel):

@@ -70,20 +70,25 @@ class ModelService:
     def similar(
         self, raw: Any, n: int, metric: str, min_ratings: int | None = None
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The model's nearest items, by the recommender's `min_ratings` policy unless one is given."""
+        """The model's nearest items, by the recommender's `min_ratings` policy unless one is given; with
+        the euclidean metric each also carries its `distance`."""
         i = self.item_index(raw)
         if len(self.item_ids) < 2:
             return self.card(i), []
         ids, sims = self.rec.similar_items(
             self.item_ids.raw_id(i), n=n, metric=metric, min_ratings=min_ratings
         )
-        return self.card(i), [self.card(j, s) for j, s in zip(self.item_ids.indices(ids), sims, strict=True)]
+        cards = [self.card(j, s) for j, s in zip(self.item_ids.indices(ids), sims, strict=True)]
+        if metric == "euclidean":  # the library scores minus the distance; say the distance too
+            for card in cards:
+                card["distance"] = -card["score"]
+        return self.card(i), cards
 
     def for_user(self, raw: Any, n: int, explain: bool) -> tuple[Any, list[dict[str, Any]]]:
         """Top-`n` for a known user, each with the rated items that contribute most to its score."""
         user = self.user_ids.raw_id(self.user_index(raw))
         ids, scores = self.rec.recommend(user, n=n)
-        return user, self._cards(ids, scores, user if explain else None)
+        return user, self._cards(ids, scores, user, explain)
 
     def for_ratings(
         self, pairs: list[tuple[int | str, float]], n: int, explain: bool
@@ -95,7 +100,7 @@ class ModelService:
             [(self.item_ids.raw_id(m.index), r) for m, (_, r) in zip(matches, pairs, strict=True)]
         )
         ids, scores = self.rec.recommend_for(folded, n=n)
-        return self._cards(ids, scores, folded if explain else None), self.matched(matches)
+        return self._cards(ids, scores, folded, explain), self.matched(matches)
 
     def resolve(self, items: list[Any]) -> list[TitleMatch]:
         """The item each raw id or title names (see `Catalogue.match`)."""
@@ -110,28 +115,45 @@ class ModelService:
         ]
 
     def _cards(
-        self, ids: np.ndarray, scores: np.ndarray, user: Any | FoldedUser | None
+        self, ids: np.ndarray, scores: np.ndarray, user: Any | FoldedUser, explain: bool
     ) -> list[dict[str, Any]]:
+        """Cards of recommended items (raw ids) for a known user (raw id) or a folded-in one: the score,
+        the predicted stars when there are any, and with `explain` the rated items behind each."""
         cards = [self.card(i, s) for i, s in zip(self.item_ids.indices(ids), scores, strict=True)]
         reasons = (
             self.rec.reasons(user, ids, REASONS)
-            if user is not None and self.can_explain and len(ids)
+            if explain and self.can_explain and len(ids)
             else [[] for _ in cards]
         )
-        for card, why in zip(cards, reasons, strict=True):
+        for card, why, stars in zip(cards, reasons, self._stars(ids, scores, user), strict=True):
+            if stars is not None:
+                card["stars"] = float(stars)
             card["because"] = [
                 {"id": r.item, "title": r.title, "rating": r.rating, "weight": r.weight} for r in why
             ]
         return cards
 
+    def _stars(self, ids: np.ndarray, scores: np.ndarray, user: Any | FoldedUser) -> list[Any]:
+        """Predicted ratings of recommended items: the scores of a rating model, else those of the
+        recommender's companion rating model (None where there is neither)."""
+        if self.model.objective == "rating":
+            return list(scores)
+        if self.rec.ratings is not None:
+            stars = self.rec.stars(user, ids)
+            if stars is not None:
+                return list(stars)
+        return [None] * len(ids)
+
     def predict(
         self, pairs: list[tuple[int | str, int | str]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Predicted ratings for (known user, item or title) pairs; and how each title was read."""
+        """Predicted ratings for (known user, item or title) pairs; and how each title was read. A ranking
+        model with a companion rating model answers with the rating model's."""
         users = np.array([self.user_index(u) for u, _ in pairs], dtype=np.int64)
         matches = self.resolve([i for _, i in pairs])
         items = np.array([m.index for m in matches], dtype=np.int64)
-        values = self.model.predict(users, items, raw=False)
+        predictor = self.rec.ratings if self.rec.ratings is not None else self.model
+        values = predictor.predict(users, items, raw=False)
         out = [
             {"user": self.user_ids.raw_id(u), "item": self.item_ids.raw_id(i), "rating": float(v)}
             for u, i, v in zip(users, items, values, strict=True)

@@ -83,7 +83,7 @@ async function start(doc) {
     const lines = [];
     if (m.genres[i]) lines.push(m.genres[i].split("|").join(" · "));
     lines.push(plural(m.n_ratings[i], "rating")
-      + (mine ? ` · you: ${stars(mine.rating)}` : "") + (rec ? ` · predicted ${rec.score.toFixed(1)}★` : ""));
+      + (mine ? ` · you: ${stars(mine.rating)}` : "") + (rec && rec.stars != null ? ` · predicted ${rec.stars.toFixed(1)}★` : ""));
     return { title: titleWithYear(m.titles[i]), lines };
   }
 

@@ -4,7 +4,8 @@ import { displayTitle, el, plural, stars } from "embedrec/dom.js";
 import { starSlider } from "embedrec/ratings.js";
 
 /**
- * One card. opts: store (a RatingStore), score ("rating": a predicted rating, "similarity": a cosine, or
+ * One card. opts: store (a RatingStore), score ("rating": the predicted rating, item.stars, shown when the
+ * server has one (a ranking model alone has none), "similarity": a cosine, or
  * none), onMore(item) for "More like this" (null: no such button), onHover(id | null) as the mouse enters
  * and leaves it.
  */
@@ -15,7 +16,7 @@ export function card(item, { store, score, onMore, onHover }) {
   const title = el("h3", "title", displayTitle(item.title));
   if (item.year) title.appendChild(el("span", "year", ` (${item.year})`));
   line1.appendChild(title);
-  if (score === "rating") line1.appendChild(el("span", "score", `predicted ${item.score.toFixed(1)}★`));
+  if (score === "rating" && item.stars != null) line1.appendChild(el("span", "score", `predicted ${item.stars.toFixed(1)}★`));
   if (score === "similarity") line1.appendChild(el("span", "score sim", `${Math.round(item.score * 100)}% alike`));
   li.appendChild(line1);
 

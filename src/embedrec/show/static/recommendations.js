@@ -30,7 +30,8 @@ export function createRecommendations({ list, empty, live }, { api, store, cardO
       if (mine !== ticket) return; // a newer rating has overtaken this answer
       show(data.items);
       if (items.length) {
-        announce(live, `${items.length} recommendations, first ${displayTitle(items[0].title)}, predicted ${items[0].score.toFixed(1)} stars.`);
+        const predicted = items[0].stars != null ? `, predicted ${items[0].stars.toFixed(1)} stars` : "";
+        announce(live, `${items.length} recommendations, first ${displayTitle(items[0].title)}${predicted}.`);
       }
     } catch (err) {
       // the alert region already says what failed; the last good list stays
