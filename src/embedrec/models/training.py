@@ -356,7 +356,7 @@ def _run(
         opts = _optimizers(module, config)
         base_lrs = [[g["lr"] for g in opt.param_groups] for opt in opts]
         schedule = SCHEDULES[config.schedule]
-        step = _step_function(module, config, shuffle)
+        step = _step_function(module, config, gen)  # batch_loss draws on the CPU, as it always has
         autocast = torch.autocast(dev.type, torch.bfloat16) if config.mixed_precision else nullcontext()
         n = len(targets)
         batch = math.ceil(config.batch_size / hook.world_size)  # this process's part of each step
