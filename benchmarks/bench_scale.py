@@ -33,6 +33,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "DotBias": ("DotBias", {"epochs": 1, "batch_size": BATCH}),
     "NeuralCF": ("NeuralCF", {"epochs": 1, "batch_size": BATCH}),
     "BayesianDotBias": ("BayesianDotBias", {"sweeps": 2}),
+    "BPR": ("BPR", {"epochs": 1, "batch_size": BATCH}),  # every rating a like, 8 sampled negatives each
     # the ratings as a table: user and item are categorical columns, the rating the regression target
     "TabularModel": (
         "TabularModel",
@@ -179,8 +180,9 @@ def table(results: dict[str, Any], where: str) -> str:
     lines = [
         "## Scale: fit time and memory against the size of the table",
         "",
-        "Synthetic ratings (`benchmarks/_synthetic.py`); DotBias, NeuralCF and TabularModel (the ratings "
-        "as a table: user and item categorical columns, the rating its target) one epoch at batch_size=8192, "
+        "Synthetic ratings (`benchmarks/_synthetic.py`); DotBias, NeuralCF, BPR (every rating a like) and "
+        "TabularModel (the ratings as a table: user and item categorical columns, the rating its target) one "
+        "epoch at batch_size=8192, "
         "BayesianDotBias two sweeps on 1 and 2 threads (the sampler is not data-parallel). Fit s is the "
         "wall time of `fit` (the slowest process), after a fit on a tiny table has paid the first-call "
         f"costs; peak RSS is per process, imports included; each run is a fresh process. {where}",
