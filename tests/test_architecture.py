@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "embedrec"
-LAYERS = {"base": 0, "data": 1, "models": 2, "query": 3, "show": 4, "web": 5, "cli": 6}
+LAYERS = {"base": 0, "data": 1, "models": 2, "query": 3, "show": 4, "web": 5, "cli": 6, "__main__": 7}
 HEAVY = {
     "torch", "numba", "matplotlib", "umap", "openTSNE", "sklearn", "faiss", "gensim", "fastapi", "uvicorn",
     "safetensors", "pyarrow", "lightgbm", "fasttext",

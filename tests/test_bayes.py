@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import embedrec
 from embedrec.models.bayes import BayesianDotBias
 from embedrec.models.gibbs import (
     GibbsResult,
     _newton_terms,
+    _newton_terms_parallel,
     _RunningMean,
     _Side,
     draw_normal_wishart,
@@ -127,6 +129,41 @@ def test_prior_floor_keeps_every_factor_variance_above_it() -> None:
     np.testing.assert_allclose(np.linalg.inv(precision), cov, rtol=1e-6, atol=1e-9)
     _, _, bare = prior_with_floor(x, rng, 0.0)
     assert np.all(np.diag(bare)[1:] < 0.005)
+
+
+def test_threaded_sweep_passes_equal_the_one_thread_ones() -> None:
+    """The per-rating pass over numba's threads, and the per-row pass in blocks of rows over them,
+    compute what the one-thread passes do (sums in another order only)."""
+    users, items, ratings = _ratings(n_users=40, n_items=30, seed=3)
+    rng = np.random.default_rng(5)
+    own = rng.normal(0, 0.5, (40, 5)).astype(np.float32)
+    other = rng.normal(0, 0.5, (30, 5)).astype(np.float32)
+    one, three = _Side(users, items, ratings, 40, 30), _Side(users, items, ratings, 40, 30, threads=3)
+    assert one.blocks is None and three.blocks[0] == 0 and three.blocks[-1] == 40 and len(three.blocks) > 3
+    args = (own, other, np.float32(OFFSET))
+    err = _newton_terms(one.rows, one.cols, one.ratings, *args, one.weight, one.target)
+    err3 = _newton_terms_parallel(three.rows, three.cols, three.ratings, *args, three.weight, three.target)
+    assert np.isclose(err, err3, rtol=1e-5)
+    np.testing.assert_allclose(three.weight, one.weight, rtol=1e-6)
+    noise = rng.standard_normal((40, 5)).astype(np.float32)
+    centre, precision = np.zeros(5), np.eye(5) * 2.0
+    for a, b in zip(
+        row_conditionals(three, other, 1.5, centre, precision, noise),
+        row_conditionals(one, other, 1.5, centre, precision, noise),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_two_threads_sample_the_same_chain() -> None:
+    users, items, ratings = _ratings(n_users=60, n_items=40, seed=9)
+    data = embedrec.Interactions.from_arrays(users, items, np.round(ratings * 4.8 + 0.6))
+    one = embedrec.BayesianDotBias(n_factors=3, sweeps=12, verbose=False).fit(data)
+    two = embedrec.BayesianDotBias(n_factors=3, sweeps=12, threads=2, verbose=False).fit(data)
+    np.testing.assert_allclose(
+        two.predict(users, items, raw=False), one.predict(users, items, raw=False), atol=1e-3
+    )
+    assert len(two.history_.epoch_seconds) == 12
 
 
 def test_new_user_prior_is_rescaled_from_the_draws_to_the_posterior_mean() -> None:

@@ -48,6 +48,7 @@ EXPECTED = {
     "UnsupportedQueryError",
     "__version__",
     "compare_onehot_lookup",
+    "data_parallel",
     "export",
     "implicit",
     "init_matrix",

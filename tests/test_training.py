@@ -75,5 +75,33 @@ def test_training_restores_torch_threads_and_global_rng(data: Interactions) -> N
 def test_history_records_each_epoch(data: Interactions) -> None:
     model = DotBias(epochs=4, verbose=False).fit(data, data)
     hist = model.history_
-    assert len(hist.train_loss) == len(hist.valid_rmse) == 4 and hist.seconds > 0
+    assert len(hist.train_loss) == len(hist.valid_rmse) == len(hist.epoch_seconds) == 4 and hist.seconds > 0
+    assert sum(hist.epoch_seconds) <= hist.seconds
     assert hist.train_loss[-1] < hist.train_loss[0]
+
+
+def _u1_rmse(ml100k_dir, model) -> float:
+    train, test = embedrec.predefined_split(ml100k_dir, "u1")
+    model.fit(train)
+    return embedrec.rmse(test.ratings, model.predict(test.users, test.items, raw=False))
+
+
+@pytest.mark.slow
+def test_compiled_step_learns_what_the_plain_step_learns(ml100k_dir) -> None:
+    """torch.compile fuses the step's kernels (the GPU path's option); tested here on the CPU."""
+    plain = _u1_rmse(ml100k_dir, DotBias(verbose=False))
+    compiled = _u1_rmse(ml100k_dir, DotBias(compile=True, verbose=False))
+    assert abs(compiled - plain) < 0.003, (compiled, plain)
+
+
+@pytest.mark.slow
+def test_mixed_precision_learns_what_float32_learns(ml100k_dir) -> None:
+    """bfloat16 autocast runs NeuralCF's MLP in half the bits; the test RMSE stays within noise."""
+    plain = _u1_rmse(ml100k_dir, embedrec.NeuralCF(verbose=False))
+    mixed = _u1_rmse(ml100k_dir, embedrec.NeuralCF(mixed_precision=True, verbose=False))
+    assert abs(mixed - plain) < 0.005, (mixed, plain)
+
+
+def test_config_takes_only_booleans_for_switches() -> None:
+    with pytest.raises(ValueError, match="compile must be True or False"):
+        TrainConfig(compile="yes")

@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "NeuralCF": "embedrec.models.neural",
     "TabularModel": "embedrec.models.tabular",
     "EmbeddingEncoder": "embedrec.models.tabular_encoder",
+    "data_parallel": "embedrec.models.distributed",
     "Item2Vec": "embedrec.models.item2vec",
     "TextClassifier": "embedrec.models.text_classifier",
     "Word2Vec": "embedrec.models.word2vec",

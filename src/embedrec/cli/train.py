@@ -2,6 +2,8 @@
 
 embedrec train ml-100k --model dotbias --split u1 --out models/ml100k
 embedrec train ml-100k --model ease --split u1 --out models/ml100k-ease
+embedrec train ml-100k --model dotbias --nproc 2        # data-parallel over 2 local processes
+torchrun --nproc-per-node 2 -m embedrec train ml-100k --model dotbias   # the same, started by torchrun
 embedrec train ratings.csv --columns user=0,item=1,rating=4,time=5 --out models/mine
 embedrec predict models/ml100k --user 196 --item 242
 embedrec demo
@@ -49,6 +51,7 @@ DEMO_RANKER: tuple[str, dict[str, Any]] = (
     {"regularization": 100.0, "weights": "scaled", "min_count": 3},
 )
 DEFAULT_MODEL = next(iter(MODELS))
+PARALLEL = ("dotbias", "neural", "bpr")  # the models of the shared torch loop: they train data-parallel
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*FOLDS, "random", "user", "temporal", "none")
 
@@ -161,6 +164,10 @@ def train(
     ] = None,
     factors: Annotated[int | None, typer.Option("--factors", "-k", help="Embedding size.", min=1)] = None,
     sweeps: Annotated[int | None, typer.Option("--sweeps", help="Sampling sweeps (bayes).", min=1)] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="Cores for each sweep (bayes; pays on large tables).", min=1),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Training epochs (dotbias, neural, bpr).", min=1)
     ] = None,
@@ -189,22 +196,96 @@ def train(
             "ratings, binary when every value is the same, log for counts.",
         ),
     ] = "auto",
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Ratings per step, over all processes.", min=1)
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu or cuda (dotbias, neural, bpr); cuda: one GPU per process."),
+    ] = None,
+    compile_step: Annotated[
+        bool | None,
+        typer.Option("--compile", help="torch.compile each step (dotbias, neural; best on a GPU)."),
+    ] = None,
+    mixed_precision: Annotated[
+        bool | None, typer.Option("--mixed-precision", help="bfloat16 autocast (dotbias, neural).")
+    ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            help="Train data-parallel over this many local processes (dotbias, neural, bpr).",
+            min=1,
+        ),
+    ] = 1,
+    shard_tables: Annotated[
+        bool,
+        typer.Option("--shard-tables", help="Split the embedding tables row-wise over the processes."),
+    ] = False,
     seed: SeedOpt = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     *,
     read: ReadSpec,
 ) -> None:
     """Fit a model on the training part of a split, report RMSE/MAE (ranking metrics for ranking models),
-    and optionally save it (with the split, so that `embedrec evaluate` scores the same held-out ratings)."""
+    and optionally save it (with the split, so that `embedrec evaluate` scores the same held-out ratings).
+
+    Under torchrun, or with --nproc, every process trains on its shard of the ratings and rank 0
+    prints and saves.
+    """
+    from embedrec.models.distributed import spawn, world_size_from_env
+
     settings = {
-        "n_factors": factors, "sweeps": sweeps, "epochs": epochs, "lr": lr, "iterations": iterations,
-        "regularization": regularization, "alpha": alpha, "loss": loss, "min_rating": min_rating,
-        "weights": weights,
+        "n_factors": factors, "sweeps": sweeps, "threads": threads, "epochs": epochs, "lr": lr,
+        "batch_size": batch_size, "device": device,
+        "compile": compile_step or None,  # None: not asked for, so no model refuses it
+        "mixed_precision": mixed_precision or None,
+        "iterations": iterations, "regularization": regularization, "alpha": alpha, "loss": loss,
+        "min_rating": min_rating, "weights": weights,
     }  # fmt: skip
-    fitted, train_part, test_part, seconds = _fit(
-        data, model, split, test_fraction, seed, quiet, read=read, **settings
-    )
-    title = f"{type(fitted).__name__} on {data} ({split} split), fit in {seconds:.1f} s"
+    job = (data, model, split, test_fraction, seed, quiet, out, shard_tables, read, settings)
+    if (nproc > 1 or world_size_from_env() > 1) and model not in PARALLEL:
+        raise typer.BadParameter(
+            f"the {model} model trains in one process; --nproc and torchrun apply to {', '.join(PARALLEL)}",
+            param_hint="--model",
+        )
+    if nproc > 1 and world_size_from_env() > 1:
+        raise typer.BadParameter(
+            "torchrun already started the processes: leave --nproc out", param_hint="--nproc"
+        )
+    # bad names and settings fail here, once, not in every process ("auto" weights are picked in _fit)
+    make_model(model, seed=seed, **{**settings, "weights": None if weights == "auto" else weights})
+    if split not in SPLITS:
+        split_data(data, split)  # raises the usage error
+    if nproc > 1:
+        spawn(nproc, _train_process, *job)
+    else:
+        _train_process(*job)
+
+
+def _train_process(
+    data: str,
+    model: str,
+    split: str,
+    test_fraction: float,
+    seed: int,
+    quiet: bool,
+    out: Path | None,
+    shard_tables: bool,
+    read: ReadSpec,
+    settings: dict[str, Any],
+) -> None:
+    """`train` in one process of a job (or the only one): fit data-parallel; rank 0 reports and saves."""
+    from embedrec.models.distributed import data_parallel
+
+    with data_parallel(shard_tables=shard_tables) as hook:
+        fitted, train_part, test_part, seconds = _fit(
+            data, model, split, test_fraction, seed, quiet, read=read, **settings
+        )
+    if hook.rank != 0:
+        return
+    processes = f" on {hook.world_size} processes" if hook.world_size > 1 else ""
+    title = f"{type(fitted).__name__} on {data} ({split} split), fit in {seconds:.1f} s{processes}"
     if "predict" in fitted.capabilities:
         rows = {"train": score(fitted, train_part)}
         if test_part is not None and len(test_part):

@@ -12,6 +12,7 @@ embedrec classify predict models/sentiment new_reviews.tsv
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -91,8 +92,14 @@ def word2vec(
     token_pattern: Annotated[
         str | None, typer.Option(help=r"Regular expression of a token (default: runs of letters; '\S+').")
     ] = None,
+    nproc: Annotated[
+        int, typer.Option("--nproc", help="Train data-parallel over this many local processes.", min=1)
+    ] = 1,
 ) -> None:
-    """Learn word vectors from a text file (skip-gram or CBOW with negative sampling) and save them."""
+    """Learn word vectors from a text file (skip-gram or CBOW with negative sampling) and save them.
+
+    With --nproc N, or started by `torchrun ... -m embedrec word2vec`, the processes split the corpus's
+    jobs and add up their steps after each block; rank 0 prints and saves."""
 
     tokenizer = Tokenizer(lowercase=not keep_case, pattern=token_pattern or LETTERS)
     model = Word2Vec(
@@ -108,7 +115,33 @@ def word2vec(
         seed=seed,
         device=device,
     )
-    model.fit(LineCorpus(corpus, tokenizer))
+    if nproc > 1 or os.environ.get("WORLD_SIZE", "1") != "1":
+        from embedrec.models.distributed import spawn, world_size_from_env
+
+        if nproc > 1 and world_size_from_env() > 1:
+            raise typer.BadParameter(
+                "torchrun already started the processes: leave --nproc out", param_hint="--nproc"
+            )
+        check_text_file(corpus)  # a missing corpus is one error, before any process starts
+        if nproc > 1:
+            spawn(nproc, _word2vec_process, model, corpus, tokenizer, out, export)
+            return
+    _word2vec_process(model, corpus, tokenizer, out, export)
+
+
+def _word2vec_process(
+    model: Word2Vec, corpus: Path, tokenizer: Tokenizer, out: Path, export: Path | None
+) -> None:
+    """`word2vec` in one process of a job (or the only one): fit, data-parallel in a job; rank 0 reports."""
+    if os.environ.get("WORLD_SIZE", "1") != "1":
+        from embedrec.models.distributed import data_parallel
+
+        with data_parallel() as hook:
+            model.fit(LineCorpus(corpus, tokenizer))
+        if hook.rank != 0:
+            return
+    else:
+        model.fit(LineCorpus(corpus, tokenizer))
     model.save(out)
     table = model.embeddings_
     console.print(

@@ -34,7 +34,8 @@ class BayesianDotBias(SigmoidFactorModel):
     test RMSE 0.898 at about 0.9 s per fit. `factor_floor` is the least prior variance of a user factor
     (in logits²), chosen on the sparse benchmark's long tail (benchmarks/bench_sparse.py); `history_`
     has one entry per sweep: the training MSE of the sweep's draw and, given `valid`, the valid RMSE of
-    the posterior mean so far.
+    the posterior mean so far. `threads` > 1 spreads each sweep over that many cores, which pays from
+    about a million ratings (BENCHMARKS.md).
     """
 
     _array_names = (*SigmoidFactorModel._array_names, "user_prior_var_")
@@ -47,6 +48,7 @@ class BayesianDotBias(SigmoidFactorModel):
         y_margin: float = 0.1,
         factor_floor: float = 0.02,
         seed: int = 0,
+        threads: int = 1,
         verbose: bool = True,
     ) -> None:
         self.n_factors = n_factors
@@ -54,12 +56,14 @@ class BayesianDotBias(SigmoidFactorModel):
         self.y_margin = y_margin
         self.factor_floor = factor_floor
         self.seed = seed
+        self.threads = threads
         self.verbose = verbose
 
     def _validate(self) -> None:
         super()._validate()
         check_positive("n_factors", self.n_factors, integer=True)
         check_positive("sweeps", self.sweeps, integer=True)
+        check_positive("threads", self.threads, integer=True)
         check_non_negative("factor_floor", self.factor_floor)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ParameterError(f"seed must be an integer, got {self.seed!r}")
@@ -92,12 +96,18 @@ class BayesianDotBias(SigmoidFactorModel):
                 seed=self.seed,
                 valid=None if valid is None else (valid.users, valid.items, valid.ratings.astype(np.float64)),
                 on_sweep=None if bar is None else bar.update,
+                threads=self.threads,
             )
         self.user_factors_, self.item_factors_ = result.user_factors, result.item_factors
         self.user_bias_, self.item_bias_ = result.user_bias, result.item_bias
         self.global_bias_ = result.global_bias
         self.user_prior_var_ = self._new_user_prior(result)
-        self.history_ = TrainHistory(result.train_mse, result.valid_rmse, best_epoch=self.sweeps - 1)
+        self.history_ = TrainHistory(
+            result.train_mse,
+            result.valid_rmse,
+            best_epoch=self.sweeps - 1,
+            epoch_seconds=result.sweep_seconds,
+        )
         self.history_.seconds = time.perf_counter() - start
 
     def _new_user_prior(self, result: GibbsResult) -> np.ndarray:

@@ -71,6 +71,7 @@ class DotBiasNet(nn.Module):
         self.reg, self.bias_reg = 0.0, 0.0
         self.implicit: tuple[torch.Tensor, torch.Tensor] | None = None
         self.pretrained: tuple[torch.Tensor, torch.Tensor] | None = None  # item rows (n, k), mask (n,)
+        self.frozen_items = False
         self.register_buffer("user_reg_weight", torch.ones(n_users))
         self.register_buffer("item_reg_weight", torch.ones(n_items))
 
@@ -111,9 +112,18 @@ class DotBiasNet(nn.Module):
     def use_pretrained_items(self, rows: np.ndarray, mask: np.ndarray, *, freeze: bool) -> None:
         """Start the item rows in `mask` at pre-trained vectors; `freeze` keeps them there (no gradient)."""
         self.pretrained = (torch.from_numpy(rows), torch.from_numpy(mask))
+        self.frozen_items = freeze
         if freeze:
             keep = (~torch.from_numpy(mask)).to(torch.float32)[:, None]  # (n_items, 1)
             self.item_factors.weight.register_hook(lambda grad: grad * keep.to(grad.device))
+
+    def shard_tables(self) -> list[str]:
+        """The tables that can be split over processes (models/sharded.py): all four, looked up by row."""
+        if self.implicit is not None:
+            raise ParameterError("implicit=True multiplies whole tables each step, so they cannot be sharded")
+        if self.frozen_items:
+            raise ParameterError("freeze_items=True masks the whole item table, so it cannot be sharded")
+        return ["user_factors", "item_factors", "user_bias", "item_bias"]
 
     def _lookup(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(user vectors, item vectors, user biases, item biases, user rows to regularise) of a batch."""
@@ -170,11 +180,13 @@ class DotBias(SigmoidFactorModel):
     r̂(u, i) = low' + (high' - low') · σ(b + b_u + b_i + p_u·q_i), [low', high'] the rating scale widened
     by `y_margin` × its width on each side. Random init → predict → MSE + L2 → AdamW step, `epochs`
     times: one point estimate (0.906 on ML-100K u1–u5 at the defaults, about 0.7 s per fit). It runs on a
-    GPU (`device="cuda"`), takes sparse gradients for very large tables (`sparse=True`), early-stops on
-    `valid` (`patience`), and has two extras: `implicit=True` adds SVD++'s term p_u += Σ_{j rated by u}
-    y_j / √|N(u)| while training (folded into `user_factors_`), and `pretrained_items` (an EmbeddingTable or
-    a word2vec/GloVe file keyed by raw item id, `n_factors` wide) starts the matching item rows at
-    pre-trained vectors (`freeze_items=True` keeps them there). `history_` has one entry per epoch.
+    GPU (`device="cuda"`; `compile=True` fuses each step's kernels, `mixed_precision=True` computes in
+    bfloat16), takes sparse gradients for very large tables (`sparse=True`), trains over several
+    processes inside `embedrec.data_parallel()`, early-stops on `valid` (`patience`), and has two
+    extras: `implicit=True` adds SVD++'s term p_u += Σ_{j rated by u} y_j / √|N(u)| while training
+    (folded into `user_factors_`), and `pretrained_items` (an EmbeddingTable or a word2vec/GloVe file
+    keyed by raw item id, `n_factors` wide) starts the matching item rows at pre-trained vectors
+    (`freeze_items=True` keeps them there). `history_` has one entry per epoch.
     """
 
     def __init__(
@@ -198,6 +210,8 @@ class DotBias(SigmoidFactorModel):
         pretrained_items: Any = None,
         freeze_items: bool = False,
         device: str = "cpu",
+        compile: bool = False,
+        mixed_precision: bool = False,
         verbose: bool = True,
     ) -> None:
         self.n_factors = n_factors
@@ -218,6 +232,8 @@ class DotBias(SigmoidFactorModel):
         self.pretrained_items = pretrained_items
         self.freeze_items = freeze_items
         self.device = device
+        self.compile = compile
+        self.mixed_precision = mixed_precision
         self.verbose = verbose
 
     def _validate(self) -> None:

@@ -13,6 +13,7 @@ times the other side's draw), truncated back to a rank-k factor model without fo
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,9 +41,28 @@ class GibbsResult:
     user_prior_mean: np.ndarray | None = None  # (k + 1,) [bias, factors]: the users' prior, averaged
     user_prior_cov: np.ndarray | None = None  # (k + 1, k + 1) over the kept sweeps
     item_draw_sq: float = 0.0  # the mean over items and kept sweeps of a drawn item vector's |q|²
+    sweep_seconds: list[float] = field(default_factory=list)  # wall time of each sweep (setup excluded)
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract", "afn", "reassoc"})
+FASTMATH = {"contract", "afn", "reassoc"}
+
+
+@numba.njit(inline="always", fastmath=FASTMATH)
+def _newton_term(n, rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
+    """Rating n's Gauss-Newton weight and weighted target (see _newton_terms); returns its (r - r̂)²."""
+    i, j = rows[n], cols[n]
+    mine = own[i, 0]
+    for d in range(1, own.shape[1]):
+        mine += own[i, d] * other[j, d]
+    s = 1.0 / (1.0 + math.exp(-(offset + other[j, 0] + mine)))
+    slope = s * (1.0 - s)
+    error = ratings[n] - s
+    weight[n] = slope * slope
+    target[n] = slope * (slope * mine + error)
+    return error * error
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _newton_terms(rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
     """Per rating: the Gauss-Newton weight and weighted target of the row's fit; returns Σ (r - r̂)².
 
@@ -51,19 +71,18 @@ def _newton_terms(rows, cols, ratings, own, other, offset, weight, target):  # p
     x·[1, other] + (r - f(z)) / f'(z) with weight f'(z)²; `target` holds weight × that, so no division by
     a vanishing f' happens. Column 0 of a row holds its bias.
     """
-    k = own.shape[1]
     total = 0.0
     for n in range(rows.shape[0]):
-        i, j = rows[n], cols[n]
-        mine = own[i, 0]
-        for d in range(1, k):
-            mine += own[i, d] * other[j, d]
-        s = 1.0 / (1.0 + math.exp(-(offset + other[j, 0] + mine)))
-        slope = s * (1.0 - s)
-        error = ratings[n] - s
-        total += error * error
-        weight[n] = slope * slope
-        target[n] = slope * (slope * mine + error)
+        total += _newton_term(n, rows, cols, ratings, own, other, offset, weight, target)
+    return total
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
+def _newton_terms_parallel(rows, cols, ratings, own, other, offset, weight, target):  # pragma: no cover
+    """_newton_terms with the ratings split over numba's threads."""
+    total = 0.0
+    for n in numba.prange(rows.shape[0]):
+        total += _newton_term(n, rows, cols, ratings, own, other, offset, weight, target)
     return total
 
 
@@ -71,7 +90,13 @@ class _Side:
     """The rows of one side (users or items) with the ratings grouped by row (CSR order)."""
 
     def __init__(
-        self, rows: np.ndarray, cols: np.ndarray, ratings: np.ndarray, n_rows: int, n_cols: int
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        ratings: np.ndarray,
+        n_rows: int,
+        n_cols: int,
+        threads: int = 1,
     ) -> None:
         order = np.arange(1, len(rows) + 1, dtype=np.float64)
         m = sp.csr_matrix((order, (rows, cols)), shape=(n_rows, n_cols))  # (n_rows, n_cols)
@@ -81,6 +106,59 @@ class _Side:
         self.ratings = ratings[perm]
         self.weight = np.empty(len(rows), np.float32)
         self.target = np.empty(len(rows), np.float32)
+        # for threads: blocks of rows holding about as many ratings each, a few per thread to balance them
+        cuts = np.searchsorted(self.indptr, np.linspace(0, len(rows), 4 * threads + 1)[1:-1])
+        self.blocks = (
+            np.unique(np.concatenate([[0], cuts, [n_rows]])).astype(np.int64) if threads > 1 else None
+        )
+
+
+@numba.njit(inline="always", fastmath=True)
+def _draw_row(
+    i, indptr, cols, weight, target, other, alpha, prior_prec, prior_b, noise, mean_out, draw_out, a, b, y
+):  # pragma: no cover
+    """Row i's Gaussian conditional and a draw from it (see _draw_rows); a, b, y are scratch space."""
+    d = mean_out.shape[1]
+    a[:] = 0.0
+    b[:] = 0.0
+    for n in range(indptr[i], indptr[i + 1]):
+        j = cols[n]
+        w, t = weight[n], target[n]
+        b[0] += t
+        a[0, 0] += w
+        for r in range(1, d):  # the lower triangle of Σ w z zᵀ, z[0] = 1
+            zr = other[j, r]
+            b[r] += t * zr
+            wz = w * zr
+            a[r, 0] += wz
+            for c in range(1, r + 1):
+                a[r, c] += wz * other[j, c]
+    for r in range(d):
+        b[r] = alpha * b[r] + prior_b[r]
+        for c in range(r + 1):
+            a[r, c] = alpha * a[r, c] + prior_prec[r, c]
+    for r in range(d):  # Cholesky, in place
+        s = a[r, r]
+        for c in range(r):
+            s -= a[r, c] * a[r, c]
+        a[r, r] = math.sqrt(max(s, 1e-12))
+        for q in range(r + 1, d):
+            s = a[q, r]
+            for c in range(r):
+                s -= a[q, c] * a[r, c]
+            a[q, r] = s / a[r, r]
+    for r in range(d):  # L y = b
+        s = b[r]
+        for c in range(r):
+            s -= a[r, c] * y[c]
+        y[r] = s / a[r, r]
+    for r in range(d - 1, -1, -1):  # Lᵀ mean = y, Lᵀ draw = y + ε
+        s, s2 = y[r], y[r] + noise[i, r]
+        for c in range(r + 1, d):
+            s -= a[c, r] * mean_out[i, c]
+            s2 -= a[c, r] * draw_out[i, c]
+        mean_out[i, r] = s / a[r, r]
+        draw_out[i, r] = s2 / a[r, r]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -94,50 +172,23 @@ def _draw_rows(
     weight and weighted target of `_newton_terms`); the mean is A⁻¹b and the draw mean + L⁻ᵀε, A = LLᵀ.
     """
     n_rows, d = mean_out.shape
-    a = np.empty((d, d))
-    b = np.empty(d)
-    y = np.empty(d)
+    a, b, y = np.empty((d, d)), np.empty(d), np.empty(d)
     for i in range(n_rows):
-        a[:] = 0.0
-        b[:] = 0.0
-        for n in range(indptr[i], indptr[i + 1]):
-            j = cols[n]
-            w, t = weight[n], target[n]
-            b[0] += t
-            a[0, 0] += w
-            for r in range(1, d):  # the lower triangle of Σ w z zᵀ, z[0] = 1
-                zr = other[j, r]
-                b[r] += t * zr
-                wz = w * zr
-                a[r, 0] += wz
-                for c in range(1, r + 1):
-                    a[r, c] += wz * other[j, c]
-        for r in range(d):
-            b[r] = alpha * b[r] + prior_b[r]
-            for c in range(r + 1):
-                a[r, c] = alpha * a[r, c] + prior_prec[r, c]
-        for r in range(d):  # Cholesky, in place
-            s = a[r, r]
-            for c in range(r):
-                s -= a[r, c] * a[r, c]
-            a[r, r] = math.sqrt(max(s, 1e-12))
-            for q in range(r + 1, d):
-                s = a[q, r]
-                for c in range(r):
-                    s -= a[q, c] * a[r, c]
-                a[q, r] = s / a[r, r]
-        for r in range(d):  # L y = b
-            s = b[r]
-            for c in range(r):
-                s -= a[r, c] * y[c]
-            y[r] = s / a[r, r]
-        for r in range(d - 1, -1, -1):  # Lᵀ mean = y, Lᵀ draw = y + ε
-            s, s2 = y[r], y[r] + noise[i, r]
-            for c in range(r + 1, d):
-                s -= a[c, r] * mean_out[i, c]
-                s2 -= a[c, r] * draw_out[i, c]
-            mean_out[i, r] = s / a[r, r]
-            draw_out[i, r] = s2 / a[r, r]
+        _draw_row(i, indptr, cols, weight, target, other, alpha, prior_prec, prior_b, noise, mean_out,
+                  draw_out, a, b, y)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def _draw_rows_parallel(
+    indptr, cols, weight, target, other, alpha, prior_prec, prior_b, noise, mean_out, draw_out, blocks
+):  # pragma: no cover
+    """_draw_rows with blocks of rows (boundaries in `blocks`) split over numba's threads."""
+    d = mean_out.shape[1]
+    for k in numba.prange(len(blocks) - 1):
+        a, b, y = np.empty((d, d)), np.empty(d), np.empty(d)  # each thread its own scratch space
+        for i in range(blocks[k], blocks[k + 1]):
+            _draw_row(i, indptr, cols, weight, target, other, alpha, prior_prec, prior_b, noise, mean_out,
+                      draw_out, a, b, y)  # fmt: skip
 
 
 def row_conditionals(
@@ -148,12 +199,17 @@ def row_conditionals(
     prior_prec: np.ndarray,
     noise: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(means, draws), each (n_rows, d) float32, of every row's conditional given the other side."""
+    """(means, draws), each (n_rows, d) float32, of every row's conditional given the other side; in
+    blocks of rows over numba's threads when the side was built for several."""
     n, d = noise.shape
     mean, draw = np.empty((n, d), np.float32), np.empty((n, d), np.float32)
     prec = np.ascontiguousarray(prior_prec, dtype=np.float64)
-    _draw_rows(side.indptr, side.cols, side.weight, side.target, other, float(alpha), prec,
-               prec @ np.asarray(prior_mean, np.float64), noise, mean, draw)  # fmt: skip
+    args = (side.indptr, side.cols, side.weight, side.target, other, float(alpha), prec,
+            prec @ np.asarray(prior_mean, np.float64), noise, mean, draw)  # fmt: skip
+    if side.blocks is None:
+        _draw_rows(*args)
+    else:
+        _draw_rows_parallel(*args, side.blocks)
     return mean, draw
 
 
@@ -211,6 +267,7 @@ def gibbs_factors(
     seed: int = 0,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     on_sweep: Callable[[int, float, float], None] | None = None,
+    threads: int = 1,
 ) -> GibbsResult:
     """Sample the posterior of DotBias for `sweeps` sweeps; return its mean as a rank-`n_factors` model.
 
@@ -218,11 +275,19 @@ def gibbs_factors(
     logits²; the items' prior has none: see `prior_with_floor`).
     `valid` (users, items, ratings) is scored after each sweep by the posterior mean so far (the draw
     itself during burn-in); `on_sweep(sweep, train_mse, valid_rmse)` is called after each sweep
-    (valid_rmse is NaN without `valid`)."""
-    with one_blas_thread():  # many small products: one thread beats synchronising two
-        return _sample(
-            users, items, ratings, n_users, n_items, n_factors, sweeps, y_range, floor, seed, valid, on_sweep
-        )
+    (valid_rmse is NaN without `valid`). `threads` > 1 splits the per-rating and per-row passes over
+    that many of numba's threads (worth it from about a million ratings)."""
+    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with one_blas_thread():  # many small products: one thread beats synchronising two
+            return _sample(
+                users, items, ratings, n_users, n_items, n_factors, sweeps, y_range, floor, seed, valid,
+                on_sweep, threads,
+            )  # fmt: skip
+    finally:
+        numba.set_num_threads(before)
 
 
 def _sample(
@@ -238,6 +303,7 @@ def _sample(
     seed: int,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     on_sweep: Callable[[int, float, float], None] | None,
+    threads: int = 1,
 ) -> GibbsResult:
     rng = np.random.default_rng(seed)
     idx = (np.asarray(users, np.int64), np.asarray(items, np.int64))
@@ -247,7 +313,10 @@ def _sample(
     share = float(unit.mean(dtype=np.float64))
     offset = math.log(share / (1 - share))  # σ(offset) gives the mean rating
     d = n_factors + 1  # column 0 holds the bias
-    sides = (_Side(idx[0], idx[1], unit, n_users, n_items), _Side(idx[1], idx[0], unit, n_items, n_users))
+    sides = (
+        _Side(idx[0], idx[1], unit, n_users, n_items, threads),
+        _Side(idx[1], idx[0], unit, n_items, n_users, threads),
+    )
     x = [(rng.standard_normal((n, d)) * 0.1).astype(np.float32) for n in (n_users, n_items)]
     for rows in x:
         rows[:, 0] = 0.0
@@ -258,9 +327,9 @@ def _sample(
     def newton(s: int) -> float:
         """Fill side s's Gauss-Newton weights and targets at the current draws; return Σ (r - r̂)²."""
         side = sides[s]
-        return _newton_terms(
-            side.rows, side.cols, side.ratings, x[s], x[1 - s], np.float32(offset), side.weight, side.target
-        )
+        kernel = _newton_terms if threads == 1 else _newton_terms_parallel
+        return kernel(side.rows, side.cols, side.ratings, x[s], x[1 - s], np.float32(offset), side.weight,
+                      side.target)  # fmt: skip
 
     def valid_raw(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         a, b = user_rows[valid[0]], item_rows[valid[1]]  # (n_valid, d) each
@@ -270,7 +339,9 @@ def _sample(
     valid_rmse: list[float] = []
     valid_sum = 0.0
     err = newton(0)
+    seconds: list[float] = []
     for sweep in range(sweeps):
+        started = time.perf_counter()
         # The noise precision given the current residuals (at the random start: 1 / the ratings' variance).
         alpha = float(rng.gamma(1 + len(r) / 2, 1 / (1 + 0.5 * err))) if sweep else 1 / max(unit.var(), 1e-6)
         items_before, means = x[1], []
@@ -296,6 +367,7 @@ def _sample(
                 "extreme values: check them, or fit DotBias (the training loop) instead"
             )
         mse.append(err * span**2 / len(r))  # in rating units
+        seconds.append(time.perf_counter() - started)
         if valid is not None:
             if sweep >= burn_in:
                 valid_sum = valid_sum + sum(valid_raw(*pair) for pair in pairs)
@@ -310,7 +382,7 @@ def _sample(
     kept = max(sweeps - burn_in, 1)
     return GibbsResult(
         p, q, user_bias, item_bias, offset, mse, valid_rmse, prior_sum / kept, prior_cov_sum / kept,
-        item_sq_sum / kept,
+        item_sq_sum / kept, seconds,
     )  # fmt: skip
 
 

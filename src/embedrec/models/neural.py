@@ -128,8 +128,9 @@ class NeuralNet(nn.Module):
         self.register_buffer("item_numeric", torch.from_numpy(items.numeric.copy()))
         self.register_buffer("user_codes", torch.from_numpy(users.codes.copy()))
         self.register_buffer("item_codes", torch.from_numpy(items.codes.copy()))
-        self.user_reg_weight = torch.ones(n_users)  # not saved: only training uses them
-        self.item_reg_weight = torch.ones(n_items)
+        # not saved (only training uses them), but buffers, so they move to the training device once
+        self.register_buffer("user_reg_weight", torch.ones(n_users), persistent=False)
+        self.register_buffer("item_reg_weight", torch.ones(n_items), persistent=False)
         self.low, self.span = y_range[0], y_range[1] - y_range[0]
         self.init_global, self.reg, self.dot = 0.0, 0.0, False
 
@@ -173,9 +174,12 @@ class NeuralNet(nn.Module):
         if not self.reg:
             return self.global_bias.new_zeros(())
         p, q = self.user_factors(users), self.item_factors(items)  # (batch, k) each
-        wu = self.user_reg_weight.to(p.device)[users]  # (batch,)
-        wi = self.item_reg_weight.to(p.device)[items]  # (batch,)
+        wu, wi = self.user_reg_weight[users], self.item_reg_weight[items]  # (batch,) each
         return self.reg * ((p * p).sum(-1) * wu + (q * q).sum(-1) * wi).mean()
+
+    def shard_tables(self) -> list[str]:
+        """The tables worth splitting over processes (models/sharded.py); side-feature tables are tiny."""
+        return ["user_factors", "item_factors", "user_bias", "item_bias"]
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Weight decay on the MLP weights; embeddings are regularised by `penalty`."""
@@ -192,7 +196,8 @@ class NeuralCF(SigmoidFactorModel):
     with the model. Fitted: the torch module `net_`, plus `user_factors_`, `item_factors_`, `user_bias_`,
     `item_bias_` and `global_bias_` as numpy arrays (the embeddings, for similarity queries).
     Defaults were tuned on ML-100K's u1–u5 folds with its side features: mean test RMSE 0.902.
-    A new user is folded in by gradient steps on their vector and bias alone.
+    A new user is folded in by gradient steps on their vector and bias alone. Like DotBias it takes
+    `device`, `compile` and `mixed_precision`, and trains over several processes in `data_parallel()`.
     """
 
     linear = False  # the score goes through the MLP: no approximate dot-product search
@@ -217,6 +222,8 @@ class NeuralCF(SigmoidFactorModel):
         patience: int | None = None,
         seed: int = 0,
         device: str = "cpu",
+        compile: bool = False,
+        mixed_precision: bool = False,
         verbose: bool = True,
     ) -> None:
         self.n_factors = n_factors
@@ -235,6 +242,8 @@ class NeuralCF(SigmoidFactorModel):
         self.patience = patience
         self.seed = seed
         self.device = device
+        self.compile = compile
+        self.mixed_precision = mixed_precision
         self.verbose = verbose
 
     def _validate(self) -> None:

@@ -21,6 +21,7 @@ class TrainHistory:
     best_epoch: int = 0
     seconds: float = 0.0
     valid_loss: list[float] = field(default_factory=list)  # with any other loss: its mean on valid
+    epoch_seconds: list[float] = field(default_factory=list)  # wall time of each epoch's steps (or sweep)
 
     def __len__(self) -> int:
         """The number of epochs (or sweeps) run: `len(model.history_)`."""

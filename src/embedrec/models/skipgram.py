@@ -5,14 +5,20 @@ Each epoch is cut into jobs of about `batch_words` words (gensim's jobs); the le
 linearly from `alpha` to `min_alpha` over the whole run, one value per job. On the CPU all jobs of a
 block run at once on `workers` threads without locks (Hogwild, as word2vec.c), so results with more
 than one worker vary slightly from run to run; one worker with a fixed seed repeats exactly.
+
+Inside `embedrec.data_parallel()` (torchrun, or `spawn`) the processes split each block's jobs, every
+process trains its part on its own tables, then the tables become their start plus the steps of all
+processes (one all-reduce of the changes per block of `BLOCK_JOBS` jobs): Hogwild across processes,
+a block apart, so every process ends with the same vectors.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -131,7 +137,14 @@ def train_skipgram(
     sample_int = kern.sample_ints(corpus.counts, config.sample)
     table = kern.sigmoid_table()
     cum = kern.cum_table(corpus.counts, config.ns_exponent)
-    rng = np.random.default_rng(config.seed)
+    hook = _loop_hook()
+    rank, world = (hook.rank, hook.world_size) if hook is not None else (0, 1)
+    rng = np.random.default_rng(config.seed if world == 1 else [config.seed, rank])
+    if rank != 0:
+        config = replace(config, verbose=False)  # rank 0 shows the progress
+    if world > 1 and config.workers is None:  # the processes on this machine share its cores
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        config = replace(config, workers=max(1, (os.cpu_count() or 1) // max(1, local)))
     # words of each job, for progress in raw corpus words (rare words included, as gensim counts)
     job_words = np.diff(corpus.starts[bounds]).astype(np.float64)
     raw_per_job = job_words * (corpus.raw_words / max(len(corpus.words), 1))
@@ -140,9 +153,11 @@ def train_skipgram(
     backend = config.engine
     torch_state = None
     if backend == "torch":
+        from embedrec.models.training import resolve_device
         from embedrec.models.word2vec_torch import TorchTrainer
 
-        torch_state = TorchTrainer(syn0, syn1, config, sample_int, cum, rng)
+        device = hook.device(resolve_device(config.device)) if hook is not None else None
+        torch_state = TorchTrainer(syn0, syn1, config, sample_int, cum, rng, device=device, stream=rank)
     else:
         kern.compile_kernels()  # before the clock starts: compiling (or loading the cache) is not training
     kept = 0
@@ -155,8 +170,12 @@ def train_skipgram(
                 before = done + np.concatenate([[0.0], np.cumsum(raw_per_job[jobs])[:-1]])
                 progress = before / total  # (jobs,) share of the run done when each job starts
                 alpha = (config.alpha - (config.alpha - config.min_alpha) * progress).astype(np.float32)
-                sub = bounds[first : jobs.stop + 1]
-                if torch_state is not None:
+                a, b = _my_jobs(len(alpha), rank, world)
+                sub, alpha = bounds[first + a : first + b + 1], alpha[a:b]
+                start_tables = _start_of_block(torch_state, syn0, syn1, world)
+                if b == a:
+                    pass  # fewer jobs than processes: this one only takes the others' steps
+                elif torch_state is not None:
                     kept += torch_state.train(corpus.words, corpus.starts, sub, alpha)
                 else:
                     seeds = rng.integers(0, 1 << 48, len(alpha), dtype=np.uint64)
@@ -185,6 +204,8 @@ def train_skipgram(
                             table,
                         ).sum()
                     )
+                if start_tables is not None:
+                    _add_all_steps(hook, torch_state, syn0, syn1, start_tables)
                 done += float(raw_per_job[jobs].sum())
                 bar.update(done)
             if torch_state is not None:
@@ -193,6 +214,10 @@ def train_skipgram(
     if torch_state is not None:
         syn0, syn1 = torch_state.arrays()
     seconds = time.perf_counter() - start
+    if world > 1:
+        import torch
+
+        kept = int(hook.all_sum(torch.tensor([kept], dtype=torch.float64)).item())
     return TrainedVectors(
         syn0=syn0,
         syn1=syn1,
@@ -202,6 +227,43 @@ def train_skipgram(
         threads=config.threads if backend == "numba" else 0,
         backend=backend,
     )
+
+
+def _loop_hook() -> Any:
+    """The data-parallel hook of an open `data_parallel()` block, or None in one process. Such a block
+    imports the training loop, so where it was never imported none is open (and torch stays unloaded)."""
+    training = sys.modules.get("embedrec.models.training")
+    hook = training.current_hook() if training is not None else None
+    return hook if hook is not None and hook.world_size > 1 else None
+
+
+def _my_jobs(n: int, rank: int, world: int) -> tuple[int, int]:
+    """[a, b): this process's contiguous share of a block's n jobs (the first n % world take one more)."""
+    per, extra = divmod(n, world)
+    a = rank * per + min(rank, extra)
+    return a, a + per + (rank < extra)
+
+
+def _start_of_block(torch_state: Any, syn0: np.ndarray, syn1: np.ndarray, world: int) -> Any:
+    """A copy of the tables before a block, when other processes' steps are to be added after it."""
+    if world == 1:
+        return None
+    if torch_state is not None:
+        return torch_state.syn0.clone(), torch_state.syn1.clone()
+    return syn0.copy(), syn1.copy()
+
+
+def _add_all_steps(hook: Any, torch_state: Any, syn0: np.ndarray, syn1: np.ndarray, before: Any) -> None:
+    """Set each table to its start plus the changes every process made in the block (in place)."""
+    import torch
+
+    if torch_state is not None:
+        for table, start in zip((torch_state.syn0, torch_state.syn1), before, strict=True):
+            table.copy_(start + hook.all_sum(table - start))
+        return
+    for table, start in zip((syn0, syn1), before, strict=True):
+        steps = hook.all_sum(torch.from_numpy(table - start)).numpy()
+        np.add(start, steps, out=table)
 
 
 def _check_finite(syn0: np.ndarray, epoch: int, alpha: float) -> None:

@@ -7,6 +7,11 @@ batch touched, added to the loss) and `param_groups(weight_decay)` (per-group Ad
 picked by name from `LOSSES` (MSE unless the config says otherwise), unless the module defines
 `batch_loss(users, items, values, generator)`, a loss of its own (ranking models: it samples negatives
 with the loop's seeded generator).
+
+The data lives on the training device and each epoch is shuffled and gathered there in one go, so a
+step is a slice, a forward and backward pass and an optimiser step, with no copy or read back to the
+host; the loss is read once per epoch. A `LoopHook` is what the loop asks of the processes around it:
+the default is one process, `models/distributed.py` supplies the data-parallel one (`data_parallel`).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,6 +92,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     sparse: bool = False  # sparse embedding gradients + SparseAdam (for large tables)
+    compile: bool = False  # torch.compile the forward and backward pass (fewer, fused kernels per step)
+    mixed_precision: bool = False  # bfloat16 autocast for the forward pass; weights and loss stay float32
     threads: int | None = 1  # torch CPU threads while training; small tables run fastest on one
     verbose: bool = True
     description: str = "training"
@@ -108,6 +117,9 @@ class TrainConfig:
             check_positive("patience", self.patience, integer=True)
         if self.threads is not None:
             check_positive("threads", self.threads, integer=True)
+        for name in ("sparse", "compile", "mixed_precision"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -145,12 +157,66 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+class LoopHook:
+    """What the loop asks of the processes it runs in; this base is one process, and does nothing.
+
+    The loop trains on `shard(data)`, calls `prepare(module)` once the module is initialised,
+    `reduce_gradients(module)` after every backward pass, `all_sum` on each epoch's totals (so every
+    process takes the same early-stopping and divergence decisions) and `finish(module)` at the end.
+    """
+
+    rank = 0
+    world_size = 1
+
+    def device(self, device: torch.device) -> torch.device:
+        """The device this process trains on, given the one the model asked for."""
+        return device
+
+    def shard(self, arrays: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], int]:
+        """This process's rows of equally long arrays, padded to one length in every process, and how
+        many of them are its own (the rest repeat a few of them)."""
+        return arrays, len(arrays[0])
+
+    def prepare(self, module: nn.Module) -> None:
+        """Make the processes' modules agree (and split tables) before the optimisers are built."""
+
+    def reduce_gradients(self, module: nn.Module) -> None:
+        """Combine the processes' gradients after a backward pass."""
+
+    def all_sum(self, values: torch.Tensor) -> torch.Tensor:
+        """`values` summed over the processes."""
+        return values
+
+    def finish(self, module: nn.Module) -> None:
+        """Undo what `prepare` split, so every process ends with the whole trained module."""
+
+
+_ONE_PROCESS = LoopHook()
+_HOOK: ContextVar[LoopHook | None] = ContextVar("embedrec_loop_hook", default=None)
+
+
+@contextmanager
+def using_hook(hook: LoopHook) -> Iterator[LoopHook]:
+    """Run every `train_module` in the block with `hook` (models/distributed.py's data_parallel uses it)."""
+    token = _HOOK.set(hook)
+    try:
+        yield hook
+    finally:
+        _HOOK.reset(token)
+
+
+def current_hook() -> LoopHook:
+    """The hook `train_module` uses when none is passed: one process, unless a `using_hook` block is open."""
+    return _HOOK.get() or _ONE_PROCESS
+
+
 def _optimizers(module: nn.Module, config: TrainConfig) -> list[torch.optim.Optimizer]:
     sparse_params: list[nn.Parameter] = []
     if config.sparse:
-        for sub in module.modules():
-            if isinstance(sub, nn.Embedding) and sub.sparse:
-                sparse_params.append(sub.weight)
+        for sub in module.modules():  # nn.Embedding, or a table split over processes (models/sharded.py)
+            weight = getattr(sub, "weight", None)
+            if getattr(sub, "sparse", False) is True and isinstance(weight, nn.Parameter):
+                sparse_params.append(weight)
     sparse_ids = {id(p) for p in sparse_params}
     if hasattr(module, "param_groups"):
         groups = module.param_groups(config.weight_decay)
@@ -175,13 +241,19 @@ def predict_module(
     module: nn.Module, users: torch.Tensor, items: torch.Tensor, chunk: int = 65536
 ) -> np.ndarray:
     """Predictions of a module for index tensors, in chunks, in eval mode (train mode restored)."""
+    return _predict(module, users, items, chunk).float().cpu().numpy()
+
+
+@torch.inference_mode()
+def _predict(module: nn.Module, users: torch.Tensor, items: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Predictions on the module's device, chunk by chunk, without reading them back."""
     was_training = module.training
     module.eval()
     try:
         out = [module(users[s : s + chunk], items[s : s + chunk]) for s in range(0, len(users), chunk)]
     finally:
         module.train(was_training)
-    return torch.cat(out).float().cpu().numpy() if out else np.empty(0, np.float32)
+    return torch.cat(out) if out else torch.empty(0, device=users.device)
 
 
 def train_module(
@@ -192,21 +264,67 @@ def train_module(
     *,
     weights: np.ndarray | None = None,
     valid_weights: np.ndarray | None = None,
+    hook: LoopHook | None = None,
 ) -> TrainHistory:
     """Fit `module` to (users, items, ratings) with the config's loss + penalty; early-stop on valid.
 
     Integer input arrays become index tensors, float ones stay float (a table's numeric columns).
     `weights` (n,) and `valid_weights` weigh each row's loss (class weights), mean 1 expected.
+    With several processes (`hook`, or an open `data_parallel` block) each trains on its shard of the
+    rows and `batch_size` stays the number of rows of one step over all of them, so the same settings
+    learn the same model however many processes share the work.
     """
-    dev = resolve_device(config.device)
+    hook = current_hook() if hook is None else hook
+    dev = hook.device(resolve_device(config.device))
     gen = torch.Generator().manual_seed(config.seed)
     history = TrainHistory()
     start = time.perf_counter()
     with torch_threads(config.threads):
-        _run(module, train, config, valid, dev, gen, history, (weights, valid_weights))
+        _run(module, train, config, valid, dev, gen, history, hook, (weights, valid_weights))
     module.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _inputs(array: np.ndarray, dev: torch.device) -> torch.Tensor:
+    """A copy of an input array as a tensor: indices as int64, numbers (float arrays) as float32."""
+    tensor = torch.from_numpy(np.array(array))  # a copy: inputs are read-only
+    return (tensor.float() if tensor.is_floating_point() else tensor.long()).to(dev)
+
+
+def _on_device(
+    arrays: tuple[np.ndarray, ...], weights: np.ndarray | None, dev: torch.device
+) -> tuple[torch.Tensor, ...]:
+    """(users, items, targets, row weights) as tensors on `dev`; weights of 1 where none are given."""
+    users, items, targets = (_inputs(a, dev) for a in arrays[:3])
+    targets = targets.float()
+    w = (
+        torch.ones_like(targets)
+        if weights is None
+        else torch.from_numpy(np.array(weights, np.float32)).to(dev)
+    )
+    return users, items, targets, w
+
+
+def _step_function(
+    module: nn.Module, config: TrainConfig, gen: torch.Generator
+) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """(weighted loss, loss + penalty) of a batch, or the module's own `batch_loss` (drawing from `gen`);
+    compiled into fused kernels when `config.compile`."""
+    has_penalty = hasattr(module, "penalty")
+    own_loss = hasattr(module, "batch_loss")  # a loss of its own (ranking: sampled negatives)
+    loss_fn = LOSSES[config.loss]
+
+    def step(
+        u: torch.Tensor, i: torch.Tensor, r: torch.Tensor, w: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if own_loss:
+            fit = module.batch_loss(u, i, r, gen)
+        else:
+            fit = torch.mean(loss_fn(module(u, i).float(), r) * w)  # (batch,) losses, weighted, averaged
+        return fit, fit + module.penalty(u, i) if has_penalty else fit
+
+    return torch.compile(step) if config.compile else step
 
 
 def _run(
@@ -217,65 +335,72 @@ def _run(
     dev: torch.device,
     gen: torch.Generator,
     history: TrainHistory,
+    hook: LoopHook,
     weights: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> None:
     loss_fn = LOSSES[config.loss]
     with torch.random.fork_rng(devices=[]):  # dropout uses the global RNG: seed it without leaking
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed + hook.rank)  # each process its own dropout masks
         if hasattr(module, "reset_parameters"):
             module.reset_parameters(gen)
         module.to(dev).train()
-        users, items = (_inputs(a, dev) for a in train[:2])
-        ratings = torch.from_numpy(np.array(train[2])).float().to(dev)  # a copy: inputs are read-only
-        w = None if weights[0] is None else torch.from_numpy(np.asarray(weights[0], dtype=np.float32)).to(dev)
+        hook.prepare(module)
+        shard, _ = _with_weights(hook, train, weights[0])
+        users, items, targets, w = _on_device(shard[:3], shard[3], dev)
         if valid is not None:
-            vu, vi = (_inputs(a, dev) for a in valid[:2])
-            vr = np.asarray(valid[2], dtype=np.float64)
-            vw = np.ones(len(vr)) if weights[1] is None else np.asarray(weights[1], dtype=np.float64)
+            shard, n_own = _with_weights(hook, valid, weights[1])
+            vu, vi, vr, vw = _on_device(shard[:3], shard[3], dev)
+            vr, vw = vr[:n_own].double(), vw[:n_own].double()
+        # on a GPU the shuffle is drawn there too; on the CPU it continues the init's stream
+        shuffle = gen if dev.type == "cpu" else torch.Generator(device=dev).manual_seed(config.seed)
         opts = _optimizers(module, config)
         base_lrs = [[g["lr"] for g in opt.param_groups] for opt in opts]
         schedule = SCHEDULES[config.schedule]
-        n = len(ratings)
-        steps_per_epoch = max(1, math.ceil(n / config.batch_size))
+        step = _step_function(module, config, gen)  # batch_loss draws on the CPU, as it always has
+        autocast = torch.autocast(dev.type, torch.bfloat16) if config.mixed_precision else nullcontext()
+        n = len(targets)
+        batch = math.ceil(config.batch_size / hook.world_size)  # this process's part of each step
+        steps_per_epoch = max(1, math.ceil(n / batch))
         total = config.epochs * steps_per_epoch
         best, best_state, stale = math.inf, None, 0
+        verbose = config.verbose and hook.rank == 0
         valid_label = "valid RMSE" if config.loss == "mse" else "valid loss"
-        with progress(config.description, config.epochs, unit=config.unit, verbose=config.verbose,
+        with progress(config.description, config.epochs, unit=config.unit, verbose=verbose,
                       valid=valid_label) as bar:  # fmt: skip
             for epoch in range(config.epochs):
-                order = torch.randperm(n, generator=gen).to(dev)
+                started = time.perf_counter()
+                order = torch.randperm(n, generator=shuffle, device=dev)
+                eu, ei, er, ew = users[order], items[order], targets[order], w[order]  # one gather per epoch
                 loss_sum = torch.zeros((), device=dev)
                 for b in range(steps_per_epoch):
                     frac = schedule((epoch * steps_per_epoch + b) / total)
                     for opt, lrs in zip(opts, base_lrs, strict=True):
                         for group, lr in zip(opt.param_groups, lrs, strict=True):
                             group["lr"] = lr * frac
-                    rows = order[b * config.batch_size : (b + 1) * config.batch_size]
-                    u, i = users[rows], items[rows]
-                    if hasattr(module, "batch_loss"):  # a loss of its own (ranking: sampled negatives)
-                        fit = module.batch_loss(u, i, ratings[rows], gen)
-                    else:
-                        per_row = loss_fn(module(u, i), ratings[rows])  # (batch,)
-                        fit = torch.mean(per_row if w is None else per_row * w[rows])
-                    loss = fit + module.penalty(u, i) if hasattr(module, "penalty") else fit
+                    rows = slice(b * batch, (b + 1) * batch)  # views: no copy, no read back
+                    with autocast:
+                        fit, loss = step(eu[rows], ei[rows], er[rows], ew[rows])
                     for opt in opts:
                         opt.zero_grad(set_to_none=True)
                     loss.backward()
+                    hook.reduce_gradients(module)
                     for opt in opts:
                         opt.step()
-                    loss_sum += fit.detach() * len(rows)
-                train_loss = float(loss_sum) / n
-                _check_finite(module, train_loss, epoch, config.lr)
+                    loss_sum += fit.detach() * len(er[rows])
+                train_loss = _epoch_loss(module, loss_sum, n, hook, epoch, config.lr)  # waits for the steps
+                history.epoch_seconds.append(time.perf_counter() - started)
                 history.train_loss.append(train_loss)
                 score = math.nan  # on valid: RMSE with the MSE loss, else the mean loss; lower is better
                 if valid is not None:
-                    pred = predict_module(module, vu, vi)
+                    pred = _predict(module, vu, vi, 65536)[:n_own].double()
+                    per_row = loss_fn(pred, vr) * vw  # squared errors with MSE
+                    totals = hook.all_sum(torch.stack([per_row.sum(), per_row.new_tensor(float(n_own))]))
+                    mean = (totals[0] / totals[1]).item()
                     if config.loss == "mse":
-                        score = float(np.sqrt(np.mean(vw * (pred - vr) ** 2)))
+                        score = math.sqrt(mean)
                         history.valid_rmse.append(score)
                     else:
-                        per_row = loss_fn(torch.from_numpy(pred), torch.from_numpy(vr).float()).numpy()
-                        score = float(np.mean(vw * per_row))
+                        score = mean
                         history.valid_loss.append(score)
                     if score < best - 1e-5:
                         best, stale, history.best_epoch = score, 0, epoch
@@ -291,19 +416,34 @@ def _run(
                     break
         if best_state is not None:
             module.load_state_dict(best_state)
+        hook.finish(module)
 
 
-def _inputs(array: np.ndarray, dev: torch.device) -> torch.Tensor:
-    """A copy of an input array as a tensor: indices as int64, numbers (float arrays) as float32."""
-    tensor = torch.from_numpy(np.array(array))  # a copy: inputs are read-only
-    return (tensor.float() if tensor.is_floating_point() else tensor.long()).to(dev)
+def _with_weights(
+    hook: LoopHook, arrays: tuple[np.ndarray, ...], weights: np.ndarray | None
+) -> tuple[tuple[Any, ...], int]:
+    """This process's shard of (users, items, targets, weights or None), and how many rows are its own."""
+    if weights is None:
+        shard, own = hook.shard(tuple(arrays))
+        return (*shard, None), own
+    return hook.shard((*arrays, weights))
 
 
-def _check_finite(module: nn.Module, loss: float, epoch: int, lr: float) -> None:
-    """Cheap per-epoch guard: NaN/inf loss or weights means the optimisation diverged."""
-    finite = math.isfinite(loss) and all(bool(torch.isfinite(p).all()) for p in module.parameters())
-    if not finite:
+def _epoch_loss(
+    module: nn.Module, loss_sum: torch.Tensor, n: int, hook: LoopHook, epoch: int, lr: float
+) -> float:
+    """The epoch's mean training loss over every process, read back once; NaN/inf weights anywhere raise.
+
+    Summed over the processes, so all of them take the same decision (one raising alone would leave
+    the others waiting for it).
+    """
+    finite = torch.stack([torch.isfinite(p).all() for p in module.parameters()]).all()
+    totals = hook.all_sum(torch.stack([loss_sum.float(), loss_sum.new_tensor(float(n)), (~finite).float()]))
+    loss_total, count, broken = totals.tolist()
+    loss = loss_total / count
+    if broken or not math.isfinite(loss):
         raise DivergenceError(
             f"training diverged in epoch {epoch + 1} (loss {loss:g}, or weights not finite) "
             f"with lr={lr:g}; lower the learning rate (try lr={lr / 10:g})"
         )
+    return loss

@@ -27,7 +27,8 @@ class Word2Vec(Saveable):
 
     `Word2Vec(vector_size=100, window=5, sg=1).fit("corpus.txt")`; then `embeddings_` is an
     EmbeddingTable of the words (with their counts) for `similar`, `analogy`, maps and export.
-    `workers=None` uses every core; `device="cuda"` trains in PyTorch on a GPU.
+    `workers=None` uses every core; `device="cuda"` trains in PyTorch on a GPU; inside
+    `embedrec.data_parallel()` (torchrun) the processes share the corpus (models/skipgram.py).
     """
 
     _fitted_attribute = "embeddings_"

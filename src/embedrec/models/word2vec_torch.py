@@ -23,7 +23,8 @@ MAX_REPEAT = 64  # summed steps per row and batch, at most (no divergence on a 3
 
 
 class TorchTrainer:
-    """Holds the two tables on the device and trains them block by block."""
+    """Holds the two tables on the device and trains them block by block (`device` overrides the
+    config's; `stream` > 0 draws other negatives, one stream per process of a data-parallel job)."""
 
     def __init__(
         self,
@@ -33,15 +34,17 @@ class TorchTrainer:
         sample_int: np.ndarray,
         cum: np.ndarray,
         rng: np.random.Generator,
+        device: torch.device | None = None,
+        stream: int = 0,
     ) -> None:
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.device) if device is None else device
         self.syn0 = torch.from_numpy(np.ascontiguousarray(syn0)).to(self.device)  # (V, k)
         self.syn1 = torch.from_numpy(np.ascontiguousarray(syn1)).to(self.device)  # (V, k)
         self.config = config
         self.sample_int = sample_int
         self.cum = torch.from_numpy(cum.astype(np.int64)).to(self.device)
         self.rng = rng
-        self.gen = torch.Generator(device=self.device).manual_seed(int(config.seed))
+        self.gen = torch.Generator(device=self.device).manual_seed(int(config.seed) + 1_000_003 * stream)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The tables as float32 NumPy arrays (copied off the device)."""
