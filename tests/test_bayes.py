@@ -158,7 +158,7 @@ def test_threaded_sweep_passes_equal_the_one_thread_ones() -> None:
 def test_two_threads_sample_the_same_chain() -> None:
     users, items, ratings = _ratings(n_users=60, n_items=40, seed=9)
     data = embedrec.Interactions.from_arrays(users, items, np.round(ratings * 4.8 + 0.6))
-    one = embedrec.BayesianDotBias(n_factors=3, sweeps=12, verbose=False).fit(data)
+    one = embedrec.BayesianDotBias(n_factors=3, sweeps=12, threads=1, verbose=False).fit(data)
     two = embedrec.BayesianDotBias(n_factors=3, sweeps=12, threads=2, verbose=False).fit(data)
     np.testing.assert_allclose(
         two.predict(users, items, raw=False), one.predict(users, items, raw=False), atol=1e-3

@@ -166,7 +166,7 @@ def train(
     sweeps: Annotated[int | None, typer.Option("--sweeps", help="Sampling sweeps (bayes).", min=1)] = None,
     threads: Annotated[
         int | None,
-        typer.Option("--threads", help="Cores for each sweep (bayes; pays on large tables).", min=1),
+        typer.Option("--threads", help="Cores for each sweep (bayes; default: all).", min=1),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Training epochs (dotbias, neural, bpr).", min=1)

@@ -34,8 +34,8 @@ class BayesianDotBias(SigmoidFactorModel):
     test RMSE 0.898 at about 0.9 s per fit. `factor_floor` is the least prior variance of a user factor
     (in logits²), chosen on the sparse benchmark's long tail (benchmarks/bench_sparse.py); `history_`
     has one entry per sweep: the training MSE of the sweep's draw and, given `valid`, the valid RMSE of
-    the posterior mean so far. `threads` > 1 spreads each sweep over that many cores, which pays from
-    about a million ratings (BENCHMARKS.md).
+    the posterior mean so far. Each sweep is spread over `threads` cores (default: every core numba may
+    use; `NUMBA_NUM_THREADS` caps it); any number of threads samples the same chain, up to rounding.
     """
 
     _array_names = (*SigmoidFactorModel._array_names, "user_prior_var_")
@@ -48,7 +48,7 @@ class BayesianDotBias(SigmoidFactorModel):
         y_margin: float = 0.1,
         factor_floor: float = 0.02,
         seed: int = 0,
-        threads: int = 1,
+        threads: int | None = None,
         verbose: bool = True,
     ) -> None:
         self.n_factors = n_factors
@@ -63,7 +63,8 @@ class BayesianDotBias(SigmoidFactorModel):
         super()._validate()
         check_positive("n_factors", self.n_factors, integer=True)
         check_positive("sweeps", self.sweeps, integer=True)
-        check_positive("threads", self.threads, integer=True)
+        if self.threads is not None:
+            check_positive("threads", self.threads, integer=True)
         check_non_negative("factor_floor", self.factor_floor)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ParameterError(f"seed must be an integer, got {self.seed!r}")

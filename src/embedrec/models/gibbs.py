@@ -267,7 +267,7 @@ def gibbs_factors(
     seed: int = 0,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     on_sweep: Callable[[int, float, float], None] | None = None,
-    threads: int = 1,
+    threads: int | None = 1,
 ) -> GibbsResult:
     """Sample the posterior of DotBias for `sweeps` sweeps; return its mean as a rank-`n_factors` model.
 
@@ -276,8 +276,9 @@ def gibbs_factors(
     `valid` (users, items, ratings) is scored after each sweep by the posterior mean so far (the draw
     itself during burn-in); `on_sweep(sweep, train_mse, valid_rmse)` is called after each sweep
     (valid_rmse is NaN without `valid`). `threads` > 1 splits the per-rating and per-row passes over
-    that many of numba's threads (worth it from about a million ratings)."""
-    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+    that many of numba's threads (None: all of them); the chain does not depend on it beyond rounding."""
+    cores = numba.config.NUMBA_NUM_THREADS
+    threads = cores if threads is None else max(1, min(threads, cores))
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
