@@ -269,9 +269,9 @@ def main() -> None:
 
     ranked = dict(sorted(results.items(), key=key))
     where = f"{machine()}, {os.getloadavg()[0]:.1f} at the end."
-    if args.publish:  # the load now says nothing of the runs, which may come from several sessions
+    if args.publish:  # the load now says nothing of the runs, which may have been made at different times
         where = re.sub(r", load average [\d.]+ at start", "", machine())
-        where += "; the runs come from several sessions on this shared machine, under different loads."
+        where += "; the runs were made at different times on this shared machine, under different loads."
     text = table(ranked, where)
     print(text)
     if not args.no_write:

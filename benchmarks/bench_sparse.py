@@ -1,6 +1,6 @@
 """Sparse data: rating models on long-tailed copies of MovieLens, beside BiasBaseline and Surprise.
 
-    PYTHONPATH=src /work/main/.bench-venv/bin/python benchmarks/bench_sparse.py   # writes BENCHMARKS.md
+    PYTHONPATH=src .bench-venv/bin/python benchmarks/bench_sparse.py   # writes BENCHMARKS.md
 
 Real rating files from shops and social sites are far sparser than MovieLens, where every user has 20
 ratings or more. The data sets here are MovieLens made sparse, reproducibly (seed 0):
@@ -38,7 +38,7 @@ from embedrec.data.interactions import Interactions, RatingScale  # noqa: E402
 from embedrec.metrics import rmse  # noqa: E402
 
 SHARED = HERE.parent.parent / "shared" / "data"
-COMMAND = "PYTHONPATH=src /work/main/.bench-venv/bin/python benchmarks/bench_sparse.py"
+COMMAND = "PYTHONPATH=src .bench-venv/bin/python benchmarks/bench_sparse.py"
 FANS = ("Action", "Children", "Horror")  # the issue's three users: opposite tastes
 
 
