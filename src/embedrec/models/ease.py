@@ -4,9 +4,15 @@
 
 X is users × items of like-weights; a user's score of item i is Σ_j x_uj B_ji, so a new user needs no
 solve at all and the score splits exactly over the user's liked items. Only items someone liked enter
-the inverse (an item nobody liked scores 0 for everyone, as in the full model). The inverse is dense
-and cubic in the catalogue: EASE is a strong reference on MovieLens-sized catalogues, and asking for
-more memory than the machine has raises a ResourceError naming the amount.
+the inverse (an item nobody liked scores 0 for everyone, as in the full model).
+
+`normalize` = γ > 0 scales the Gram matrix to D^-γ XᵀX D^-γ (D its diagonal: each item's squared
+like-weight mass) before the closed form and keeps that input scaling when scoring (B becomes D^-γ B̃),
+so co-occurrences with popular items weigh less: the item normalisation of Park et al. (2025), "Why is
+normalization necessary for linear recommenders?". γ = 0 is Steck's model.
+
+The inverse is dense and cubic in the catalogue: EASE is a strong reference on MovieLens-sized
+catalogues, and asking for more memory than the machine has raises a ResourceError naming the amount.
 """
 
 from __future__ import annotations
@@ -56,6 +62,14 @@ def gram_matrix(x: sp.csc_matrix) -> np.ndarray:
     return out
 
 
+def item_scale(diagonal: np.ndarray, gamma: float) -> np.ndarray | None:
+    """D^-γ of a Gram diagonal as float32 (1 where an item has no weight), None when γ = 0."""
+    if gamma == 0:
+        return None
+    d = diagonal.astype(np.float64)
+    return np.where(d > 0, np.maximum(d, 1e-30) ** -gamma, 1.0).astype(np.float32)
+
+
 def _symmetric(m: np.ndarray, *, upper: bool, block: int = GRAM_BLOCK) -> np.ndarray:
     """Copy the valid triangle of `m` (potri fills one) onto the other, in place, a block at a time."""
     n = len(m)
@@ -75,7 +89,8 @@ def _symmetric(m: np.ndarray, *, upper: bool, block: int = GRAM_BLOCK) -> np.nda
 class EASE(ImplicitFeedback, Estimator):
     """Steck's closed-form item-item ranking model; `regularization` is λ. What counts as a like:
     `min_rating` and `weights` as in `data.implicit`. `min_count` leaves items liked by fewer users out
-    of the inverse (faster; they then score 0, like items nobody liked). `memory_limit` in bytes (None:
+    of the inverse (faster; they then score 0, like items nobody liked). `normalize` is the item
+    normalisation exponent γ (0: none; λ then acts on the normalised Gram). `memory_limit` in bytes (None:
     the memory available now) bounds the dense matrices; over it, fit raises ResourceError first."""
 
     capabilities = frozenset(CAPABILITIES) - {"predict"}
@@ -89,12 +104,14 @@ class EASE(ImplicitFeedback, Estimator):
         min_rating: float | None = None,
         weights: str = "binary",
         min_count: int = 1,
+        normalize: float = 0.0,
         memory_limit: int | None = None,
     ) -> None:
         self.regularization = regularization
         self.min_rating = min_rating
         self.weights = weights
         self.min_count = min_count
+        self.normalize = normalize
         self.memory_limit = memory_limit
 
     def _validate(self) -> None:
@@ -103,6 +120,7 @@ class EASE(ImplicitFeedback, Estimator):
         if self.min_rating is not None:
             check_non_negative("min_rating", self.min_rating)
         check_positive("min_count", self.min_count, integer=True)
+        check_non_negative("normalize", self.normalize)
         if self.memory_limit is not None:
             check_positive("memory_limit", self.memory_limit)
 
@@ -119,9 +137,16 @@ class EASE(ImplicitFeedback, Estimator):
                 f"{limit / 2**30:,.1f} GiB {'allowed' if self.memory_limit else 'available'}; use ALS or BPR "
                 f"for a catalogue this large, or raise min_count (items liked by fewer users are left out)"
             )
-        inverse = self._inverse(gram_matrix(liked[:, modelled].tocsc()), float(self.regularization))
+        gram = gram_matrix(liked[:, modelled].tocsc())
+        scale = item_scale(np.diag(gram), float(self.normalize))
+        if scale is not None:
+            gram *= scale[:, None]
+            gram *= scale[None, :]
+        inverse = self._inverse(gram, float(self.regularization))
         inverse /= -np.diag(inverse)[None, :]  # B_ij = -P_ij / P_jj
         inverse[np.diag_indices(n)] = 0.0
+        if scale is not None:
+            inverse *= scale[:, None]  # scores x D^-γ B̃: the input normalised as in training
         self.weights_ = inverse  # (n, n) B over the modelled items
         self.modelled_ = modelled.astype(np.int64)
 
