@@ -65,6 +65,17 @@ def dot_rows(a: np.ndarray, b: np.ndarray, add: np.ndarray | None = None) -> np.
 
 
 # -- similarity functions: (queries (b, k), matrix (n, k), query norms (b,), matrix norms (n,)) -> (b, n)
+def cached_gram(owner: Any, vectors: np.ndarray) -> np.ndarray:
+    """vectorsᵀ·vectors in float64, kept on `owner` until its vectors are replaced: every fold-in of a
+    new user starts from it, and it costs a pass over all the vectors."""
+    hit = owner.__dict__.get("_gram_cache")
+    if hit is None or hit[0] is not vectors:
+        v = vectors.astype(np.float64)
+        hit = (vectors, v.T @ v)
+        owner._gram_cache = hit
+    return hit[1]
+
+
 def cosine(q: np.ndarray, m: np.ndarray, qn: np.ndarray, mn: np.ndarray) -> np.ndarray:
     """Cosine similarity; a zero vector is similar to nothing (0), never NaN."""
     return dot_rows(q, m) / np.maximum(qn[:, None] * mn[None, :], _EPS)

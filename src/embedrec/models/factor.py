@@ -18,7 +18,7 @@ import numpy as np
 from embedrec.checks import check_non_negative
 from embedrec.models.base import CAPABILITIES, Estimator, FoldedUser, Term
 from embedrec.models.saved import SavedState
-from embedrec.scoring import dot_rows, one_blas_thread
+from embedrec.scoring import cached_gram, dot_rows, one_blas_thread
 
 PRIOR_SAMPLE = 20_000  # training ratings sampled to estimate the residual variance of the fold-in prior
 
@@ -126,17 +126,8 @@ class FactorModel(Estimator):
         c = self.like_confidence
         q = self.item_factors_.astype(np.float64)
         ql = q[liked]  # (m, k)
-        a = self._gram() + c * (ql.T @ ql) + self.like_reg * np.eye(q.shape[1])
+        a = cached_gram(self, self.item_factors_) + c * (ql.T @ ql) + self.like_reg * np.eye(q.shape[1])
         return a, (1 + c) * ql.sum(axis=0)
-
-    def _gram(self) -> np.ndarray:
-        """QᵀQ of the item factors (float64), cached until they are replaced."""
-        hit = self.__dict__.get("_gram_cache")
-        if hit is None or hit[0] is not self.item_factors_:
-            q = self.item_factors_.astype(np.float64)
-            hit = (self.item_factors_, q.T @ q)
-            self._gram_cache = hit
-        return hit[1]
 
     def _fold_in_prior(self) -> tuple[np.ndarray, np.ndarray, float]:
         """Mean and variance of [user factors, user bias] over trained users, and the residual variance."""

@@ -23,7 +23,7 @@ from embedrec.data.interactions import Interactions, RatingScale
 from embedrec.errors import DataError
 from embedrec.models.base import Estimator, FoldedUser, Term
 from embedrec.models.saved import SavedState
-from embedrec.scoring import dot_rows, one_blas_thread
+from embedrec.scoring import cached_gram, dot_rows, one_blas_thread
 
 
 def values_by_item(items: np.ndarray, values: np.ndarray | None) -> dict[int, float | None]:
@@ -123,17 +123,8 @@ class LatentRanker(ImplicitFeedback, Estimator):
         _, reg = self._fold_in_settings()
         c = self._confidence(liked, weights)
         ql = self.item_factors_[liked].astype(np.float64)  # (m, k)
-        a = self._gram() + reg * np.eye(ql.shape[1]) + (ql.T * (c - 1.0)) @ ql
+        a = cached_gram(self, self.item_factors_) + reg * np.eye(ql.shape[1]) + (ql.T * (c - 1.0)) @ ql
         return a, c
-
-    def _gram(self) -> np.ndarray:
-        """QᵀQ of the item vectors (float64), cached until they are replaced."""
-        hit = self.__dict__.get("_gram_cache")
-        if hit is None or hit[0] is not self.item_factors_:
-            q = self.item_factors_.astype(np.float64)
-            hit = (self.item_factors_, q.T @ q)
-            self._gram_cache = hit
-        return hit[1]
 
     def _fold_in(self, items: np.ndarray, values: np.ndarray | None) -> FoldedUser:
         liked, weights = self._row_weights(items, values)
