@@ -10,67 +10,29 @@ mean's units, the long tail's fans still shared 7 of 10.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import embedrec
-from embedrec.data.interactions import Interactions
 from embedrec.metrics import rmse
 
-FANS = ("Action", "Children", "Horror")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_sparse import fans, split_users, user_long_tail  # noqa: E402  (the benchmark's own copies)
 
 
-def split_users(data: Interactions, seed: int = 0) -> Interactions:
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(len(data)), data.users))
-    counts = np.bincount(data.users, minlength=data.n_users)
-    new, next_id, start = np.empty(len(data), np.int64), 0, 0
-    for c in counts:
-        ends = np.minimum(np.cumsum(1 + np.floor(rng.pareto(1.0, c)).astype(np.int64)), c)
-        pieces = np.searchsorted(ends, np.arange(c), side="right")
-        new[start : start + c] = next_id + pieces
-        next_id, start = next_id + int(pieces[-1]) + 1, start + c
-    meta = data.item_meta.set_axis(data.item_ids.raw_ids)
-    items = data.item_ids.raw_ids[data.items[order]]
-    return Interactions.from_arrays(new, items, data.ratings[order], item_meta=meta)
-
-
-def user_long_tail(data: Interactions, seed: int = 0) -> Interactions:
-    """Each user keeps 1 + ⌊4·Lomax(1.1)⌋ of their ratings (at most all): median 4, a long tail."""
-    rng = np.random.default_rng(seed)
-    counts = np.bincount(data.users, minlength=data.n_users)
-    keep_n = np.minimum(counts, 1 + np.floor(4 * rng.pareto(1.1, data.n_users)).astype(np.int64))
-    order = np.lexsort((rng.random(len(data)), data.users))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.arange(len(data)) - starts[data.users[order]]
-    rows = np.sort(order[rank < keep_n[data.users[order]]])
-    meta = data.item_meta.set_axis(data.item_ids.raw_ids)
-    users, items = data.user_ids.raw_ids[data.users[rows]], data.item_ids.raw_ids[data.items[rows]]
-    return Interactions.from_arrays(users, items, data.ratings[rows], item_meta=meta)
+def fan_lists(model: embedrec.BayesianDotBias, popularity: float | None = None) -> list[set]:
+    """The top 10 of the benchmark's action, children's-film and horror fans, folded in as new users."""
+    rec = embedrec.Recommender(model)
+    return [
+        set(rec.recommend_for_ratings(r, n=10, popularity=popularity)[0].tolist()) for r in fans(model, rec)
+    ]
 
 
 def most_shared(lists: list[set]) -> int:
     return max(len(lists[a] & lists[b]) for a in range(3) for b in range(a + 1, 3))
-
-
-def fan_lists(model: embedrec.BayesianDotBias, popularity: float | None = None) -> list[set]:
-    rec = embedrec.Recommender(model)
-    counts = np.bincount(model.seen_.indices, minlength=model.n_items)
-    has = [[any(g.startswith(f) for g in gs) for f in FANS] for gs in rec.catalogue.genres]
-    only = {
-        f: [i for i in np.argsort(-counts, kind="stable") if has[i][k] and sum(has[i]) == 1]
-        for k, f in enumerate(FANS)
-    }
-    lists = []
-    for f in FANS:
-        ratings = {model.item_ids_.raw_id(i): model.scale_.high for i in only[f][:10]}
-        for other in FANS:
-            if other != f:
-                ratings.update({model.item_ids_.raw_id(i): model.scale_.low for i in only[other][:5]})
-        lists.append(set(rec.recommend_for_ratings(ratings, n=10, popularity=popularity)[0].tolist()))
-    return lists
 
 
 @pytest.mark.slow
