@@ -99,7 +99,64 @@ def test_bad_input_is_our_error() -> None:
     with pytest.raises(ParameterError, match="dim=8 but the pretrained vectors have 4"):
         TextClassifier(dim=8, pretrained=table, verbose=False).fit(texts, labels)
     with pytest.raises(ParameterError, match="weighting"):
-        TextClassifier(weighting="tfidf", verbose=False).fit(texts, labels)
+        TextClassifier(weighting="bm25", verbose=False).fit(texts, labels)
+    with pytest.raises(ParameterError, match="optimizer"):
+        TextClassifier(optimizer="rmsprop", verbose=False).fit(texts, labels)
+
+
+@pytest.mark.parametrize("ngrams", [1, 2])
+def test_tfidf_pooling_is_scikit_learns_tfidf_times_the_rows(ngrams: int) -> None:
+    # the dense reference: scikit-learn's sublinear, L2-normalised TF-IDF matrix (fitted on the same
+    # training texts) times the embedding rows, then the output layer, gives the same probabilities
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from embedrec.models.text_classifier import _MIX, _word_hash
+
+    train = ["a great great film", "a dull film", "dull dull dull and long", "great acting, great film"]
+    test = ["great great great film", "a long dull unseen film", "unseen", "film film great dull"]
+    labels = ["pos", "neg", "neg", "pos"]
+    clf = TextClassifier(dim=6, ngrams=ngrams, weighting="tfidf", epochs=3,
+                         valid_fraction=0.0, verbose=False).fit(train, labels)  # fmt: skip
+    tfidf = TfidfVectorizer(ngram_range=(1, ngrams), sublinear_tf=True, token_pattern=r"[^\W\d_]+")
+    x = tfidf.fit(train).transform(test).toarray()  # (n_test, n_terms)
+    state = {k: v.detach().numpy() for k, v in clf._module.state_dict().items()}
+    rows = np.zeros((x.shape[1], 6), np.float32)  # each term's embedding row: its word's, or its bucket's
+    for term, j in tfidf.vocabulary_.items():
+        if " " in term:
+            first, second = (_word_hash(w) for w in term.split())
+            rows[j] = state["bigrams.weight"][clf._bigram_rows[first * _MIX + second]]  # its own row
+        else:
+            rows[j] = state["words.weight"][clf._word_index[term]]
+    logits = x @ rows @ state["out.weight"].T + state["out.bias"]  # (n_test, n_classes)
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.predict_proba(test), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_full_batch_lbfgs_with_tfidf_learns_and_saves(tmp_path: Path) -> None:
+    texts, labels = planted()
+    clf = TextClassifier(dim=8, epochs=5, optimizer="lbfgs", weighting="tfidf", weight_decay=1e-4,
+                         valid_fraction=0.0, verbose=False).fit(texts, labels)  # fmt: skip
+    test_texts, test_labels = planted(200, seed=1)
+    assert clf.score(test_texts, test_labels) > 0.97
+    # L-BFGS's line search never raises the full-batch objective: it falls epoch after epoch
+    losses = clf.history_["train_loss"]
+    assert np.all(np.diff(losses) <= 1e-6) and losses[-1] < 0.2 * losses[0]
+    loaded = embedrec.load_model(clf.save(tmp_path / "lbfgs"))
+    np.testing.assert_array_equal(loaded.predict_proba(test_texts + ["unseen words"]),
+                                  clf.predict_proba(test_texts + ["unseen words"]))  # fmt: skip
+
+
+def test_weight_decay_shrinks_the_embedding_rows() -> None:
+    texts, labels = planted(300)
+    norms = [
+        np.linalg.norm(
+            TextClassifier(dim=8, epochs=5, weight_decay=wd, verbose=False)
+            .fit(texts, labels)
+            .embeddings_.vectors
+        )  # fmt: skip
+        for wd in (0.0, 0.1)
+    ]
+    assert norms[1] < 0.5 * norms[0]
 
 
 @pytest.mark.slow
