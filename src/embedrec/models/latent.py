@@ -100,8 +100,8 @@ class LatentRanker(ImplicitFeedback, Estimator):
         alpha, _ = self._fold_in_settings()
         return 1.0 + alpha * weights
 
-    def _fold_in_settings(self) -> tuple[float, float]:
-        """(α, λ) of the least-squares fold-in."""
+    def _fold_in_settings(self, trained: bool = False) -> tuple[float, float]:
+        """(α, λ) of the least-squares fold-in; `trained`: of the solve that explains a trained user."""
         raise NotImplementedError
 
     # -- scores ------------------------------------------------------------------------------------
@@ -118,9 +118,11 @@ class LatentRanker(ImplicitFeedback, Estimator):
         return dot_rows(vector[None, :], self.item_factors_, self.item_bias_)[0]
 
     # -- a new user --------------------------------------------------------------------------------
-    def _system(self, liked: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _system(
+        self, liked: np.ndarray, weights: np.ndarray, trained: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(A, c): the fold-in's matrix A (float64, k × k) and the liked items' confidences c."""
-        _, reg = self._fold_in_settings()
+        _, reg = self._fold_in_settings(trained)
         c = self._confidence(liked, weights)
         ql = self.item_factors_[liked].astype(np.float64)  # (m, k)
         a = cached_gram(self, self.item_factors_) + reg * np.eye(ql.shape[1]) + (ql.T * (c - 1.0)) @ ql
@@ -150,7 +152,7 @@ class LatentRanker(ImplicitFeedback, Estimator):
         except DataError:  # a trained user with no like: the score is all "rest"
             liked = np.empty(0, np.int64)
         if len(liked):
-            a, c = self._system(liked, weights)
+            a, c = self._system(liked, weights, trained=not isinstance(user, FoldedUser))
             with one_blas_thread():
                 z = np.linalg.solve(a, q)  # A⁻¹ q_i; A is symmetric
             parts = c * (self.item_factors_[liked].astype(np.float64) @ z)
