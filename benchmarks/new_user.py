@@ -28,7 +28,9 @@ DATA = ROOT.parent / "shared" / "data" / "ml-100k"
 CURVE_PNG = ROOT / "docs" / "new_user_curve.png"
 K, THRESHOLD, N_GIVEN, FOLDS, SEED = 10, 4.0, 3, 5, 0
 EASE_LAMBDAS = (300.0, 1000.0, 3000.0, 10000.0, 30000.0)
-ALS_FOLD_IN = (None, 30.0, 100.0, 300.0, 1000.0, 3000.0)  # None: the training λ (10), the exact user step
+# ALS's fold_in_regularization c: a user with m likes is solved with λ = max(10, c/m); None: always 10
+ALS_FOLD_IN = (None, 90.0, 300.0, 900.0, 3000.0, 9000.0)
+LAMBDAS_BY_K = (10.0, 30.0, 100.0, 300.0, 1000.0)  # fold-in λ tried at each k on validation users
 BLENDS = (0.0, 0.5, 1.0, 2.0, 4.0)  # β of score/σ + β·z(log(1 + likes)), per user
 VALID_SHARE, VALID_DRAWS = 0.2, 5
 KS = (1, 3, 5, 10, 20, 0)  # 0: all of the given half
@@ -79,7 +81,7 @@ def standardised(s: np.ndarray) -> np.ndarray:
 
 
 # -- (1) settings chosen on validation users -----------------------------------------------------------
-def validation_grid(data: Any) -> tuple[dict[str, dict[float, float]], float, int]:
+def validation_grid(data: Any) -> tuple[dict[str, dict[float, float]], dict[str, Any], float, int, list[str]]:
     """NDCG@K of each candidate setting and blend β on validation users carved from fold 0's training
     users (never a fold-0 user), each folded in from N_GIVEN of their likes (VALID_DRAWS draws each)."""
     liked, group = likes(data), user_folds(likes(data))
@@ -105,14 +107,22 @@ def validation_grid(data: Any) -> tuple[dict[str, dict[float, float]], float, in
         return {b: ndcg(z + b * pop, given, rest, known) for b in BLENDS}
 
     grid: dict[str, dict[float, float]] = {}
+    setting: dict[str, Any] = {}
     for lam in EASE_LAMBDAS:
-        grid[f"EASE λ={lam:g}"] = blends(folded_scores(EASE(lam, min_rating=THRESHOLD).fit(train), given))
-    als = ALS(min_rating=THRESHOLD, verbose=False).fit(train)
-    for reg in ALS_FOLD_IN:
-        als.set_params(fold_in_regularization=reg)
-        grid[f"ALS fold-in λ={'10 (training)' if reg is None else f'{reg:g}'}"] = blends(
-            folded_scores(als, given)
+        name = f"EASE λ={lam:g}"
+        grid[name], setting[name] = (
+            blends(folded_scores(EASE(lam, min_rating=THRESHOLD).fit(train), given)),
+            lam,
         )
+    als = ALS(min_rating=THRESHOLD, verbose=False).fit(train)
+    for c in ALS_FOLD_IN:
+        als.set_params(fold_in_regularization=c)
+        name = (
+            "ALS, exact fold-in (λ = 10)"
+            if c is None
+            else f"ALS fold_in_regularization={c:g} (λ = {c / 3:g})"
+        )
+        grid[name], setting[name] = blends(folded_scores(als, given)), c
     x = liked[keep]
     co = (x.T @ x).toarray().astype(np.float64)
     norm = np.sqrt(np.maximum(np.diag(co), 1e-12))
@@ -122,7 +132,40 @@ def validation_grid(data: Any) -> tuple[dict[str, dict[float, float]], float, in
         np.stack([cosine[g].sum(0) for g in given])
     )
     popular = ndcg(np.tile(pop, (len(given), 1)), given, rest, known)
-    return grid, popular, len(valid)
+    return grid, setting, popular, len(valid), lambda_by_k(als, liked, valid, known, rng)
+
+
+def solved_with(als: ALS, lam: float, given: list[np.ndarray]) -> np.ndarray:
+    """(users, items) scores of each user folded in with exactly λ = `lam` (c = λ·m for m liked items)."""
+    rows = []
+    for g in given:
+        als.set_params(fold_in_regularization=lam * len(g))
+        rows.append(folded_scores(als, [g])[0])
+    return np.stack(rows)
+
+
+def lambda_by_k(als: ALS, liked: sp.csr_matrix, valid: np.ndarray, known: np.ndarray, rng: Any) -> list[str]:
+    """NDCG@K of ALS's fold-in with each λ, for k given items, on the validation users with at least
+    CURVE_MIN_LIKES likes split as in `k_curve`: where the best λ for a new user comes from."""
+    users = valid[np.diff(liked.indptr)[valid] >= CURVE_MIN_LIKES]
+    halves = [rng.permutation(row_of(liked, u)) for u in users]
+    test, pool = [h[: len(h) // 2] for h in halves], [h[len(h) // 2 :] for h in halves]
+    lines = [
+        f"ALS's fold-in λ against k on the {len(users)} validation users with at least {CURVE_MIN_LIKES} "
+        f"likes (split as in the curve below): the best λ falls as k grows, about as c/k, hence "
+        f"`fold_in_regularization` = c gives a user with m likes λ = max(10, c/m).",
+        "",
+        "| k given | " + " | ".join(f"λ = {lam:g}" for lam in LAMBDAS_BY_K) + " | best λ × k |",
+        "| --- " * (len(LAMBDAS_BY_K) + 2) + "|",
+    ]
+    for k in KS[1:]:
+        given = [p[:k] if k else p for p in pool]
+        scores = {lam: ndcg(solved_with(als, lam, given), pool, test, known) for lam in LAMBDAS_BY_K}
+        top = max(scores, key=scores.get)
+        cells = [f"**{v:.3f}**" if lam == top else f"{v:.3f}" for lam, v in scores.items()]
+        m = k or float(np.mean([len(g) for g in given]))
+        lines.append(f"| {k or f'all ({m:.0f})'} | " + " | ".join(cells) + f" | {top * m:,.0f} |")
+    return lines
 
 
 def best(grid: dict[str, dict[float, float]], prefix: str) -> str:
@@ -288,10 +331,8 @@ def plot_curve(curve: dict[str, dict[int, float]], half: float, path: Path) -> N
 def new_user_lines(mean_pop: float | None = None) -> list[str]:
     """The whole new-user section: validation grid, the 3-item table, the curve against k."""
     data = embedrec.load_dataset(DATA)
-    grid, popular, n_valid = validation_grid(data)
-    ease_lam = float(best(grid, "EASE").split("=")[1])
-    als_name = best(grid, "ALS")
-    als_reg = None if "training" in als_name else float(als_name.split("=")[1])
+    grid, setting, popular, n_valid, by_k = validation_grid(data)
+    ease_lam, als_reg = setting[best(grid, "EASE")], setting[best(grid, "ALS")]
     print(f"  chosen on validation: EASE λ={ease_lam:g}, ALS fold-in λ={als_reg}", flush=True)
     tuned_ease = f"EASE (likes), λ = {ease_lam:g} for new users"
     tuned_als = f"ALS (likes), fold_in_regularization = {als_reg:g} for new users" if als_reg else None
@@ -324,6 +365,8 @@ def new_user_lines(mean_pop: float | None = None) -> list[str]:
         *lines,
         "",
         *grid_lines(grid, popular, n_valid),
+        "",
+        *by_k,
         "",
         *curve_lines(curve, n_users, half),
     ]

@@ -203,7 +203,7 @@ class BPR(LatentRanker):
             **{n: getattr(self, n) for n in names}, description=f"BPR ({self.loss}) k={self.n_factors}"
         )
 
-    def _fold_in_settings(self, trained: bool = False) -> tuple[float, float]:
+    def _fold_in_settings(self) -> tuple[float, float]:
         return float(self.fold_in_alpha), float(self.fold_in_reg)
 
     def _fit_bytes(self, n_users: int, n_items: int, n_ratings: int, n_factors: int) -> float:

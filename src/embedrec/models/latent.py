@@ -100,9 +100,13 @@ class LatentRanker(ImplicitFeedback, Estimator):
         alpha, _ = self._fold_in_settings()
         return 1.0 + alpha * weights
 
-    def _fold_in_settings(self, trained: bool = False) -> tuple[float, float]:
-        """(α, λ) of the least-squares fold-in; `trained`: of the solve that explains a trained user."""
+    def _fold_in_settings(self) -> tuple[float, float]:
+        """(α, λ) of the least-squares fold-in."""
         raise NotImplementedError
+
+    def _solve_regularization(self, n_liked: int, trained: bool) -> float:
+        """λ of the solve for a user with `n_liked` liked items (`trained`: explaining a trained user)."""
+        return self._fold_in_settings()[1]
 
     # -- scores ------------------------------------------------------------------------------------
     def raw_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -122,7 +126,7 @@ class LatentRanker(ImplicitFeedback, Estimator):
         self, liked: np.ndarray, weights: np.ndarray, trained: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """(A, c): the fold-in's matrix A (float64, k × k) and the liked items' confidences c."""
-        _, reg = self._fold_in_settings(trained)
+        reg = self._solve_regularization(len(liked), trained)
         c = self._confidence(liked, weights)
         ql = self.item_factors_[liked].astype(np.float64)  # (m, k)
         a = cached_gram(self, self.item_factors_) + reg * np.eye(ql.shape[1]) + (ql.T * (c - 1.0)) @ ql
