@@ -74,7 +74,7 @@ class ImplicitFeedback:
 class LatentRanker(ImplicitFeedback, Estimator):
     """A ranking model with user vectors `user_factors_`, item vectors `item_factors_` and item biases
     `item_bias_` (zero for models without them). Subclasses learn the arrays in `_fit` and say how a
-    new user is solved (`_fold_in_settings`)."""
+    new user is solved (`_fold_in_settings`, `_solve_regularization`)."""
 
     capabilities = frozenset({"recommend", "fold_in", "similar", "explain"})
     objective = "ranking"
