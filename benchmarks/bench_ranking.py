@@ -3,14 +3,16 @@
     .bench-venv/bin/python benchmarks/bench_ranking.py                 # everything, rewrites BENCHMARKS.md
     .bench-venv/bin/python benchmarks/bench_ranking.py --folds u1      # one ML-100K fold, prints only
     .bench-venv/bin/python benchmarks/bench_ranking.py --speed         # ALS fit time on 25M ratings only
+    .bench-venv/bin/python benchmarks/bench_ranking.py --new-user      # the new-user section only
 
 Protocol (issue 11's): relevant = held-out ratings ≥ 4; candidates = every training item the user has not
 rated; users without a relevant test item are skipped. Two kinds of input, every model given the same:
 "likes" = only the training ratings ≥ 4, as implicit positives (the issue's protocol); "ratings as
 weights" = every training rating, weighted by (r - lowest) / (highest - lowest) (`weights="scaled"`).
 Datasets: ML-100K u1–u5 (mean over folds) and ml-latest-small (a seeded 80/20 split of each user's
-ratings). Then a new user from 3 liked items (5 user folds of ML-100K) and the ALS speed on the synthetic
-25M-rating file of bench_loading.py against implicit's ALS with the same settings and threads.
+ratings). Then a new user from a few liked items (5 user folds of ML-100K, benchmarks/new_user.py) and
+the ALS speed on the synthetic 25M-rating file of bench_loading.py against implicit's ALS with the same
+settings and threads.
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine, write_section  # noqa: E402
+from new_user import new_user_lines  # noqa: E402
 
 import embedrec  # noqa: E402
 from embedrec import ALS, BPR, EASE, DotBias, GenreProfile, Item2Vec, MostPopular, predefined_split  # noqa: E402
 from embedrec.query.ranking import (  # noqa: E402
     metric_curve,
-    new_user_report,
     ranked_lists,
     relevant_matrix,
     report_from_lists,
@@ -238,52 +240,6 @@ def plot_curves(curves: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     plt.close(fig)
 
 
-# -- a new user from 3 liked items -------------------------------------------------------------------------
-def new_user_lines(mean_pop: float) -> list[str]:
-    data = embedrec.load_dataset(DATA / "ml-100k")
-    models = {
-        "ALS (likes)": ALS(min_rating=THRESHOLD, verbose=False),
-        "BPR (likes)": BPR(min_rating=THRESHOLD, verbose=False),
-        "EASE (likes)": EASE(300.0, min_rating=THRESHOLD),
-        "EASE (ratings as weights)": EASE(250.0, weights="scaled"),
-        "MostPopular": MostPopular(THRESHOLD),
-    }
-    reports = {}
-    for name, model in models.items():
-        start = time.perf_counter()
-        reports[name] = new_user_report(model, data, n_given=3, folds=5, k=K, threshold=THRESHOLD, seed=0)
-        print(f"  new user {name}: NDCG@{K} {reports[name].ndcg:.4f} ({time.perf_counter() - start:.0f} s)")
-    pop = reports["MostPopular"].ndcg
-    lines = [
-        f"### A new user from 3 liked items (ML-100K, {reports['MostPopular'].n_users} held-out users)",
-        "",
-        "Users who liked more than 3 movies (rated ≥ 4) are split into 5 seeded folds; each model is "
-        "trained without a fold's users, then each of them is folded in from 3 of their liked movies "
-        "(`model.fold_in(items)`, no retraining) and ranked against the rest of their liked movies. "
-        "Target: NDCG@10 ≥ 1.5× MostPopular's.",
-        "",
-        f"| model | P@{K} | R@{K} | NDCG@{K} | MAP@{K} | coverage | vs MostPopular |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, r in sorted(reports.items(), key=lambda kv: -kv[1].ndcg):
-        lines.append(
-            f"| {name} | {r.precision:.3f} | {r.recall:.3f} | **{r.ndcg:.3f}** | {r.map:.3f} | "
-            f"{r.coverage:.3f} | ×{r.ndcg / pop:.2f} |"
-        )
-    best = max((n for n in reports if n != "MostPopular"), key=lambda n: reports[n].ndcg)
-    ratio = reports[best].ndcg / pop
-    likes = np.bincount(data.users[data.ratings >= THRESHOLD], minlength=data.n_users)
-    relevant = float(likes[likes > 3].mean()) - 3
-    met = "met" if ratio >= 1.5 else "NOT met"
-    lines += [
-        "",
-        f"Best: {best}, ×{ratio:.2f} MostPopular's NDCG@{K}; target ×1.5: {met}. Every liked movie but the "
-        f"3 given is relevant ({relevant:.0f} per user on average), so the most popular movies score well "
-        f"here ({pop:.3f}, against {mean_pop:.3f} in the held-out protocol above).",
-    ]
-    return lines
-
-
 # -- ALS speed on 25M ratings -------------------------------------------------------------------------------
 def speed_worker(which: str, csv: str) -> dict[str, float]:
     """In a fresh process: load the 25M file, fit one ALS with SPEED's settings, report seconds."""
@@ -361,6 +317,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", nargs="+", default=["u1", "u2", "u3", "u4", "u5"])
     parser.add_argument("--speed", action="store_true", help="only the ALS speed section")
+    parser.add_argument("--new-user", action="store_true", help="only the new-user section")
     parser.add_argument("--speed-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.speed_worker:
@@ -370,6 +327,10 @@ def main() -> None:
         text = "\n".join([*speed_lines(), "", f"`{COMMAND} --speed` — {machine()}."])
         print(text)
         write_section("ranking-speed", text)
+        return
+    if args.new_user:
+        mean_pop = mean_rows({f: most_popular_row(f) for f in args.folds})["MostPopular"]["ndcg"]
+        write_new_user(mean_pop)
         return
     peers, note = load_peers()
     full = len(args.folds) == 5
@@ -410,8 +371,6 @@ def main() -> None:
         lines += [
             "",
             f"![NDCG@k, k = 1…{CURVE_K}](docs/{CURVE_PNG.name})",
-            "",
-            *new_user_lines(mean100["MostPopular"]["ndcg"]),
         ]
     if note:
         lines += ["", note]
@@ -419,6 +378,20 @@ def main() -> None:
     print(text)
     if full:
         write_section("recommend-ranking", text)
+        write_new_user(mean100["MostPopular"]["ndcg"])
+
+
+def most_popular_row(fold: str) -> dict[str, dict[str, Any]]:
+    """MostPopular alone on one ML-100K fold of the held-out protocol (what the new-user text compares)."""
+    train, test = split("ml-100k", fold)
+    model = MostPopular(THRESHOLD).fit(train)
+    return {"MostPopular": row(*ranked_lists(model, train, test, CURVE_K, THRESHOLD), train, 0.0)}
+
+
+def write_new_user(mean_pop: float) -> None:
+    text = "\n".join([*new_user_lines(mean_pop), "", f"`{COMMAND} --new-user` — {machine()}."])
+    print(text)
+    write_section("ranking-new-user", text)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,36 @@ def test_als_fold_in_is_the_exact_user_step() -> None:
     assert sum(t.value for t in terms) == pytest.approx(score, abs=1e-5)
 
 
+def test_als_fold_in_regularization_changes_only_a_new_users_solve() -> None:
+    """A new user's scores == Y (YᵀY + Σ (c_l - 1) y_l y_lᵀ + λ_new I)⁻¹ Σ c_l y_l, densely, with
+    λ_new = max(λ, fold_in_regularization / m) for m liked items; training and the explanation of a
+    trained user keep the training λ."""
+    data = checkerboard(30)
+    params = {"n_factors": 6, "iterations": 10, "alpha": 2.0, "regularization": 0.3, "verbose": False}
+    plain = ALS(**params).fit(data)
+    model = ALS(**params, fold_in_regularization=150.0).fit(data)
+    np.testing.assert_array_equal(model.item_factors_, plain.item_factors_)
+    given = np.array([0, 2, 4])
+    y = model.item_factors_.astype(np.float64)
+    c = 1.0 + 2.0 * np.ones(len(given))  # binary likes: c = 1 + α
+    a = y.T @ y + (150.0 / 3) * np.eye(6) + (y[given].T * (c - 1.0)) @ y[given]
+    expected = y @ np.linalg.solve(a, c @ y[given])
+    folded = model.fold_in(given)
+    np.testing.assert_allclose(model.score_folded(folded), expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(plain.score_folded(plain.fold_in(given)), expected, atol=1e-3)
+    assert sum(t.value for t in model.explain_indices(folded, 7)) == pytest.approx(expected[7], abs=1e-5)
+    for user in (3, 4):
+        ours, theirs = model.explain_indices(user, 1), plain.explain_indices(user, 1)
+        assert [t.value for t in ours] == pytest.approx([t.value for t in theirs], abs=1e-6)
+    # many liked items: 1.5 / m is below the training λ, so the solve is the exact user step again
+    items = model.user_history(4)[0]
+    assert 1.5 / len(items) < 0.3
+    many = ALS(**params, fold_in_regularization=1.5).fit(data)
+    np.testing.assert_allclose(many.fold_in(items).vector, plain.fold_in(items).vector, rtol=1e-6)
+    with pytest.raises(ParameterError, match="fold_in_regularization must be a number >= 0"):
+        ALS(fold_in_regularization=-1.0, verbose=False).fit(data)
+
+
 @pytest.mark.parametrize(
     "make",
     [

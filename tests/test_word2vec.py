@@ -169,6 +169,19 @@ def test_tables_follow_gensims_formulas() -> None:
     assert (kern.sample_ints(counts, 0) == 2**32 - 1).all()
 
 
+@pytest.mark.parametrize("counts", [np.array([100, 10, 1]), 1_000_000 // np.arange(1, 20_001)])
+def test_a_guided_draw_is_the_bisection_gensim_does(counts: np.ndarray) -> None:
+    """The negatives' draw searches only its bucket of the cumulative table, and finds what
+    bisect_left over the whole table finds, for random states and for targets on bucket edges."""
+    cum = kern.cum_table(counts)
+    guide = kern._guide(cum)
+    states = np.random.default_rng(0).integers(0, 1 << 48, 5_000, dtype=np.uint64)
+    edges = np.arange(0, int(cum[-1]), 1 << kern.GUIDE_SHIFT, dtype=np.uint64)[:2_000] << np.uint64(16)
+    for rng in np.concatenate([states, edges, edges + np.uint64(1 << 16), edges - np.uint64(1 << 16)]):
+        target = (int(rng) >> 16) % int(cum[-1])
+        assert kern._draw(cum, guide, np.uint64(rng)) == np.searchsorted(cum, target, side="left")
+
+
 def planted_sentences(n_clusters: int = 5, size: int = 6, n: int = 800, seed: int = 0) -> list[list[str]]:
     """Each sentence uses the words of one cluster only, so a word's neighbours are its cluster."""
     rng = np.random.default_rng(seed)

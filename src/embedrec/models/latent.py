@@ -74,7 +74,7 @@ class ImplicitFeedback:
 class LatentRanker(ImplicitFeedback, Estimator):
     """A ranking model with user vectors `user_factors_`, item vectors `item_factors_` and item biases
     `item_bias_` (zero for models without them). Subclasses learn the arrays in `_fit` and say how a
-    new user is solved (`_fold_in_settings`)."""
+    new user is solved (`_fold_in_settings`, `_solve_regularization`)."""
 
     capabilities = frozenset({"recommend", "fold_in", "similar", "explain"})
     objective = "ranking"
@@ -104,6 +104,10 @@ class LatentRanker(ImplicitFeedback, Estimator):
         """(α, λ) of the least-squares fold-in."""
         raise NotImplementedError
 
+    def _solve_regularization(self, n_liked: int, trained: bool) -> float:
+        """λ of the solve for a user with `n_liked` liked items (`trained`: explaining a trained user)."""
+        return self._fold_in_settings()[1]
+
     # -- scores ------------------------------------------------------------------------------------
     def raw_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores of index pairs: p_u·q_i + b_i."""
@@ -118,9 +122,11 @@ class LatentRanker(ImplicitFeedback, Estimator):
         return dot_rows(vector[None, :], self.item_factors_, self.item_bias_)[0]
 
     # -- a new user --------------------------------------------------------------------------------
-    def _system(self, liked: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _system(
+        self, liked: np.ndarray, weights: np.ndarray, trained: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(A, c): the fold-in's matrix A (float64, k × k) and the liked items' confidences c."""
-        _, reg = self._fold_in_settings()
+        reg = self._solve_regularization(len(liked), trained)
         c = self._confidence(liked, weights)
         ql = self.item_factors_[liked].astype(np.float64)  # (m, k)
         a = cached_gram(self, self.item_factors_) + reg * np.eye(ql.shape[1]) + (ql.T * (c - 1.0)) @ ql
@@ -150,7 +156,7 @@ class LatentRanker(ImplicitFeedback, Estimator):
         except DataError:  # a trained user with no like: the score is all "rest"
             liked = np.empty(0, np.int64)
         if len(liked):
-            a, c = self._system(liked, weights)
+            a, c = self._system(liked, weights, trained=not isinstance(user, FoldedUser))
             with one_blas_thread():
                 z = np.linalg.solve(a, q)  # A⁻¹ q_i; A is symmetric
             parts = c * (self.item_factors_[liked].astype(np.float64) @ z)

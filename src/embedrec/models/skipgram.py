@@ -161,6 +161,10 @@ def train_skipgram(
     else:
         kern.compile_kernels()  # before the clock starts: compiling (or loading the cache) is not training
     kept = 0
+    if world > 1:  # wait for every process, so the clock counts training, not another's start-up
+        import torch
+
+        hook.all_sum(torch.zeros(1, dtype=torch.float64))
     start = time.perf_counter()
     with _Progress(config, total) as bar, _numba_threads(config.threads if backend == "numba" else None):
         done = 0.0
