@@ -146,16 +146,21 @@ def test_full_batch_lbfgs_with_tfidf_learns_and_saves(tmp_path: Path) -> None:
                                   clf.predict_proba(test_texts + ["unseen words"]))  # fmt: skip
 
 
-def test_weight_decay_shrinks_the_embedding_rows() -> None:
+@pytest.mark.parametrize(("optimizer", "lr"), [("adam", 0.01), ("sgd", 2.0)])
+def test_minibatch_optimizers_learn_the_planted_words(optimizer: str, lr: float) -> None:
+    texts, labels = planted()
+    clf = TextClassifier(dim=8, epochs=15, optimizer=optimizer, lr=lr, weighting="mean",
+                         valid_fraction=0.1, verbose=False).fit(texts, labels)  # fmt: skip
+    assert clf.score(*planted(200, seed=1)) > 0.97
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_weight_decay_shrinks_the_embedding_rows(optimizer: str) -> None:
     texts, labels = planted(300)
-    norms = [
-        np.linalg.norm(
-            TextClassifier(dim=8, epochs=5, weight_decay=wd, verbose=False)
-            .fit(texts, labels)
-            .embeddings_.vectors
-        )  # fmt: skip
-        for wd in (0.0, 0.1)
-    ]
+    norms = []
+    for wd in (0.0, 0.1):
+        clf = TextClassifier(dim=8, epochs=5, weight_decay=wd, optimizer=optimizer, verbose=False)
+        norms.append(np.linalg.norm(clf.fit(texts, labels).embeddings_.vectors))
     assert norms[1] < 0.5 * norms[0]
 
 

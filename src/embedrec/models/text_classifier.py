@@ -89,7 +89,6 @@ class _FullBatch:
 _OPTIMIZERS: dict[str, tuple[Any, Any]] = {
     "adam": (torch.optim.Adam, torch.optim.SparseAdam),
     "sgd": (torch.optim.SGD, torch.optim.SGD),
-    "adagrad": (torch.optim.Adagrad, torch.optim.Adagrad),
     "lbfgs": (None, None),  # full batch: _FullBatch
 }
 
@@ -151,7 +150,7 @@ class TextClassifier(Saveable):
     the model is then TF-IDF + logistic regression whose per-token weights are w · E[t], learned.
 
     `optimizer="lbfgs"` minimises mean cross-entropy + weight_decay/2 · ‖rows, output weights‖² over the
-    whole training set, ten L-BFGS iterations an epoch. "adam", "sgd", "adagrad" take minibatch steps
+    whole training set, ten L-BFGS iterations an epoch. "adam" and "sgd" take minibatch steps
     (`lr`, `batch_size`, sparse for the embeddings), drop `word_dropout` of each text's tokens, apply
     weight_decay to the rows each batch uses, and with `average=True` keep the weights averaged over the
     epochs so far. Training holds out `valid_fraction` of the texts and stops after `patience` epochs
@@ -167,16 +166,16 @@ class TextClassifier(Saveable):
         ngrams: int = 2,
         buckets: int = 1 << 19,
         min_count: int = 1,
-        epochs: int = 40,
+        epochs: int = 10,
         lr: float = 0.01,
         batch_size: int = 32,
         dropout: float = 0.0,
         word_dropout: float = 0.5,
-        weighting: str = "mean",
+        weighting: str = "tfidf",
         average: bool = True,
-        optimizer: str = "adam",
-        weight_decay: float = 0.0,
-        valid_fraction: float = 0.1,
+        optimizer: str = "lbfgs",
+        weight_decay: float = 1e-4,
+        valid_fraction: float = 0.0,
         patience: int = 5,
         pretrained: Any = None,
         freeze: bool = False,
