@@ -1,8 +1,9 @@
-"""TextClassifier: fastText's supervised model in PyTorch — the mean of a text's word (and hashed word
+"""TextClassifier: fastText's supervised model in PyTorch — a weighted sum of a text's word (and word
 bigram) embeddings, then a linear layer and softmax — trained end to end, so the embedding layer is
 learned as one more hidden layer.
 
-p(label | text) = softmax(W · mean(E[w] for the words and bigrams of the text) + b)
+p(label | text) = softmax(W · Σ_t a_t E[t] + b), a = the text's sublinear TF-IDF vector, L2-normalised
+(by default), or 1/n each (fastText's mean)
 
 It can start its word rows from pre-trained vectors (an EmbeddingTable, or a word2vec/GloVe file), frozen
 or fine-tuned, and gives back the learned word vectors as an EmbeddingTable.
@@ -150,12 +151,12 @@ class TextClassifier(Saveable):
     the model is then TF-IDF + logistic regression whose per-token weights are w · E[t], learned.
 
     `optimizer="lbfgs"` minimises mean cross-entropy + weight_decay/2 · ‖rows, output weights‖² over the
-    whole training set, ten L-BFGS iterations an epoch. "adam" and "sgd" take minibatch steps
-    (`lr`, `batch_size`, sparse for the embeddings), drop `word_dropout` of each text's tokens, apply
-    weight_decay to the rows each batch uses, and with `average=True` keep the weights averaged over the
-    epochs so far. Training holds out `valid_fraction` of the texts and stops after `patience` epochs
-    without a better validation accuracy (0: no hold-out, all `epochs`). Defaults chosen on five seeded
-    90/10 splits of the training part of rt_polarity's 90/10 split.
+    whole training set, ten L-BFGS iterations an epoch. "adam" and "sgd" take minibatch steps (`lr`,
+    `batch_size`, sparse for the embeddings), drop `word_dropout` of each text's tokens and `dropout` of
+    the pooled vector, apply weight_decay to the rows each batch uses, and with `average=True` keep the
+    weights averaged over the epochs so far. Training holds out `valid_fraction` of the texts and stops
+    after `patience` epochs without a better validation accuracy (0: no hold-out, all `epochs`).
+    Defaults chosen on five seeded 90/10 splits of the training part of rt_polarity's 90/10 split.
     """
 
     _fitted_attribute = "classes_"
@@ -635,7 +636,7 @@ def _gather(
 
 def _rows_l2(module: _BagModel, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """The summed squares of the distinct word and bigram rows a batch uses (sparse gradient)."""
-    total = torch.zeros(())
+    total = torch.zeros((), device=module.out.weight.device)
     for bag, ids in ((module.words, batch[0]), (module.bigrams, batch[3])):
         if bag.weight.requires_grad and len(ids):
             rows = nn.functional.embedding(torch.unique(ids), bag.weight, sparse=True)  # (n, dim)
