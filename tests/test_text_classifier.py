@@ -170,5 +170,5 @@ def test_rt_polarity_accuracy_floor(shared_data: Path) -> None:
     order = np.random.default_rng(0).permutation(len(df))
     train, test = df.iloc[order[:9596]], df.iloc[order[9596:]]
     model = TextClassifier(verbose=False).fit(train.text.tolist(), train.label.tolist())
-    # measured about 0.76 (BENCHMARKS.md); a majority guess gives 0.50, unigram TF-IDF + LR about 0.75
-    assert model.score(test.text.tolist(), test.label.tolist()) > 0.72
+    # measured 0.772 (BENCHMARKS.md); a majority guess gives 0.50, TF-IDF (1-2 grams) + LR at C=1 0.749
+    assert model.score(test.text.tolist(), test.label.tolist()) > 0.76
