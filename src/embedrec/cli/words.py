@@ -291,8 +291,15 @@ def classify_train(
     label: Annotated[str, typer.Option(help="The label column.")] = "label",
     dim: Annotated[int, typer.Option(help="Embedding size.", min=1)] = 100,
     ngrams: Annotated[int, typer.Option(help="1: words; 2: words and word bigrams.", min=1, max=2)] = 2,
-    epochs: Annotated[int, typer.Option(help="At most this many epochs (early stopping).", min=1)] = 40,
-    lr: Annotated[float, typer.Option(help="Learning rate (Adam).", min=0)] = 0.01,
+    weighting: Annotated[
+        str, typer.Option(help="Pooling: tfidf (sublinear, L2-normalised), mean (fastText's) or idf.")
+    ] = "tfidf",
+    optimizer: Annotated[
+        str, typer.Option(help="lbfgs (full batch, 10 iterations an epoch), or adam / sgd (minibatches).")
+    ] = "lbfgs",
+    epochs: Annotated[int, typer.Option(help="Epochs (L-BFGS: 10 iterations each).", min=1)] = 10,
+    weight_decay: Annotated[float, typer.Option(help="L2 on the rows and output weights.", min=0)] = 1e-4,
+    lr: Annotated[float, typer.Option(help="Learning rate of adam / sgd.", min=0)] = 0.01,
     pretrained: Annotated[
         Path | None, typer.Option(help="Start the word rows from these vectors (word2vec/GloVe file).")
     ] = None,
@@ -303,7 +310,7 @@ def classify_train(
     ] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
 ) -> None:
-    """Train a fastText-style classifier (mean of word embeddings → linear → softmax) and save it."""
+    """Train a text classifier (TF-IDF-weighted word and bigram embeddings → linear → softmax), save it."""
 
     df = read_table(file)
     texts, labels = _column(df, text, file, "--text"), _column(df, label, file, "--label")
@@ -313,7 +320,10 @@ def classify_train(
     model = TextClassifier(
         dim=dim,
         ngrams=ngrams,
+        weighting=weighting,
+        optimizer=optimizer,
         epochs=epochs,
+        weight_decay=weight_decay,
         lr=lr,
         seed=seed,
         freeze=freeze,
