@@ -147,7 +147,8 @@ class TextClassifier(Saveable):
     them. `weighting` pools the rows: "mean" (fastText's), "idf" (a mean weighted by each token's
     inverse document frequency) or "tfidf": idf · (1 + log tf) per distinct token, divided by the L2
     norm of those weights — scikit-learn's sublinear TF-IDF vector times the embedding matrix, with one
-    row per training bigram (bigrams and words no training text has are left out). With two classes
+    row per training bigram, up to `buckets` rows for the bigrams in the most texts (bigrams and words no
+    training text has are left out). With two classes
     the model is then TF-IDF + logistic regression whose per-token weights are w · E[t], learned.
 
     `optimizer="lbfgs"` minimises mean cross-entropy + weight_decay/2 · ‖rows, output weights‖² over the
@@ -307,9 +308,11 @@ class TextClassifier(Saveable):
         self.classes_ = np.array(classes, dtype=object)
         self.vocab_counts_ = np.array([counts[w] for w in vocab], dtype=np.int64)
         self._vocab = vocab
-        keys: set[int] = set()  # tfidf: the training texts' bigrams, one row each, as TF-IDF's vocabulary
+        keys: list[int] = []  # tfidf: the training texts' bigrams, one row each, as TF-IDF's vocabulary
         if self.weighting == "tfidf" and self.ngrams == 2:
-            keys = {k for r in train_rows for k in _bigram_keys(docs[r])}
+            df = Counter(k for r in train_rows for k in set(_bigram_keys(docs[r])))
+            # at most `buckets` rows (the bigrams in the most texts): memory stays bounded on big corpora
+            keys = [k for k, _ in sorted(df.items(), key=lambda kv: (-kv[1], kv[0]))[: self.buckets]]
         self._bigram_rows = {k: i for i, k in enumerate(sorted(keys))}
         module = _BagModel(len(vocab), self._n_buckets(), self._dim(), len(classes), self.dropout)
         gen = torch.Generator().manual_seed(self.seed)
