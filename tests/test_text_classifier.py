@@ -132,11 +132,11 @@ def test_tfidf_pooling_is_scikit_learns_tfidf_times_the_rows(ngrams: int) -> Non
     np.testing.assert_allclose(clf.predict_proba(test), expected, rtol=1e-4, atol=1e-6)
 
 
-def test_tfidf_bigram_rows_are_capped_at_buckets_by_the_texts_they_are_in() -> None:
+def test_tfidf_bigram_rows_are_capped_by_the_texts_they_are_in() -> None:
     from embedrec.models.text_classifier import _MIX, _word_hash
 
     train = ["great film", "a great film", "great film again", "dull film", "so dull film", "odd pair"]
-    clf = TextClassifier(dim=4, buckets=2, weighting="tfidf", epochs=1, valid_fraction=0.0,
+    clf = TextClassifier(dim=4, max_bigrams=2, weighting="tfidf", epochs=1, valid_fraction=0.0,
                          verbose=False).fit(train, ["p", "p", "p", "n", "n", "n"])  # fmt: skip
     key = {b: _word_hash(b.split()[0]) * _MIX + _word_hash(b.split()[1]) for b in ("great film", "dull film")}
     assert set(clf._bigram_rows) == set(key.values())  # in 3 and 2 texts; every other bigram in 1
