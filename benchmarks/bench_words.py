@@ -2,6 +2,7 @@
 
     PYTHONPATH=src .bench-venv/bin/python benchmarks/bench_words.py              # rewrites BENCHMARKS.md
     PYTHONPATH=src .bench-venv/bin/python benchmarks/bench_words.py --seeds 1    # a quick look, prints only
+    ... bench_words.py --workers 1 --seeds 30 --first-seed 100 --no-write         # other seeds, one thread
 
 Both read the same token lists (embedrec's tokenizer: lower-case runs of letters) with the issue's settings
 (100 dimensions, window 5, 5 negatives, min_count 5, sample 1e-3, 5 epochs) on the same number of threads,
@@ -101,6 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ...")
+    parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
     args = parser.parse_args()
     corpus = TEXT / "brown.txt"
     sentences = [s for s in LineCorpus(corpus) if s]
@@ -114,7 +117,7 @@ def main() -> None:
         results: dict[tuple[str, str], dict] = {}
         for sg, mode in ((1, "skip-gram"), (0, "CBOW")):
             runs: dict[str, list] = {"embedrec": [], "gensim": [], "gensim corpus_file": []}
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 names = list(runs)
                 for name in names[seed % 3 :] + names[: seed % 3]:  # rotated: load falls on all alike
                     if name == "embedrec":
@@ -174,7 +177,7 @@ def main() -> None:
         )
     text = "\n".join(lines)
     print(text)
-    if args.seeds >= 5:
+    if args.seeds >= 5 and not args.no_write:
         write_section("words", text)
 
 
