@@ -150,6 +150,21 @@ def test_classify_names_a_missing_column(
     assert "no column 'text'" in err and "review, stars" in err
 
 
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [("!!!,pos\n...,neg\n", "no word occurs"), ("good film,pos\nbad film,pos\n", "at least two labels")],
+)
+def test_classify_names_the_file_when_its_texts_or_labels_cannot_train(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path, rows: str, message: str
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + rows)
+    out = tmp_path / "m"
+    err = cli_error(monkeypatch, capsys, "classify", "train", data, "--out", out)
+    assert f"{data} (--text text, --label label)" in err and message in err
+    assert not out.exists()  # no partial model
+
+
 def test_item2vec_learns_and_saves_a_recommender(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     lines = ["user,item,rating,timestamp"]

@@ -329,7 +329,10 @@ def classify_train(
         freeze=freeze,
         pretrained=None if pretrained is None else str(pretrained),
     )
-    model.fit([texts[i] for i in fit_rows], [labels[i] for i in fit_rows])
+    try:
+        model.fit([texts[i] for i in fit_rows], [labels[i] for i in fit_rows])
+    except DataError as err:  # the texts or labels as a whole: name the file and its columns
+        raise DataError(f"{file} (--text {text}, --label {label}): {err}") from None
     model.save(out)
     console.print(
         f"{len(fit_rows):,} texts, {len(model.classes_)} labels, {len(model.vocab_counts_):,} words: "
