@@ -155,8 +155,7 @@ def lambda_by_k(als: ALS, liked: sp.csr_matrix, valid: np.ndarray, known: np.nda
         f"likes (split as in the curve below): the best λ falls as k grows, about as c/k, hence "
         f"`fold_in_regularization` = c gives a user with m likes λ = max(10, c/m).",
         "",
-        "| k given | " + " | ".join(f"λ = {lam:g}" for lam in LAMBDAS_BY_K) + " | best λ × k |",
-        "| --- " * (len(LAMBDAS_BY_K) + 2) + "|",
+        *table_head(["k given", *(f"λ = {lam:g}" for lam in LAMBDAS_BY_K), "best λ × k"]),
     ]
     for k in KS[1:]:
         given = [p[:k] if k else p for p in pool]
@@ -166,6 +165,11 @@ def lambda_by_k(als: ALS, liked: sp.csr_matrix, valid: np.ndarray, known: np.nda
         m = k or float(np.mean([len(g) for g in given]))
         lines.append(f"| {k or f'all ({m:.0f})'} | " + " | ".join(cells) + f" | {top * m:,.0f} |")
     return lines
+
+
+def table_head(columns: list[str]) -> list[str]:
+    """A markdown table's header and rule."""
+    return ["| " + " | ".join(columns) + " |", "| --- " * len(columns) + "|"]
 
 
 def best(grid: dict[str, dict[float, float]], prefix: str) -> str:
@@ -183,8 +187,7 @@ def grid_lines(grid: dict[str, dict[float, float]], popular: float, n_valid: int
         f"neighbouring settings are within a few thousandths). Once λ is large enough the popularity "
         f"blend adds nothing, so it is not used.",
         "",
-        "| setting | " + " | ".join(f"β = {b:g}" for b in BLENDS) + " |",
-        "| --- " * (len(BLENDS) + 1) + "|",
+        *table_head(["setting", *(f"β = {b:g}" for b in BLENDS)]),
     ]
     for name, by_beta in grid.items():
         top = max(by_beta.values())
@@ -268,10 +271,7 @@ def k_curve(models: dict[str, Callable[[], Any]], data: Any) -> tuple[dict[str, 
 def curve_lines(curve: dict[str, dict[int, float]], n_users: int, half: float) -> list[str]:
     names = [n for n in curve if n != "MostPopular"]
     label = {k: str(k) if k else f"all of the half ({half:.0f} on average)" for k in KS}
-    lines = [
-        "| k given | MostPopular | " + " | ".join(names) + " | best / MostPopular |",
-        "| --- " * (len(names) + 3) + "|",
-    ]
+    lines = table_head(["k given", "MostPopular", *names, "best / MostPopular"])
     ratios = {}
     for k in KS:
         pop = curve["MostPopular"][k]
