@@ -103,10 +103,55 @@ def test_the_compiled_job_equals_the_slow_reference(sg: int, cbow_mean: int) -> 
     kern.train_jobs(
         syn0, syn1, words, starts, np.array([0, 5]), np.array([0.05], np.float32),
         np.array([seed], np.uint64), sample_int, cum, 3, 4, sg, cbow_mean, reduced, 1, kern.sigmoid_table(),
+        1,
     )  # fmt: skip
     np.testing.assert_allclose(syn0, ref0, atol=2e-6)
     np.testing.assert_allclose(syn1, ref1, atol=2e-6)
     assert not np.allclose(syn1, 0)
+
+
+def test_jobs_are_dealt_to_the_threads_in_turn() -> None:
+    """With T lanes, thread t trains jobs t, t + T, ...: on one numba thread, 2 lanes over 3 jobs run
+    them in the order 0, 2, 1 (on 2 threads, jobs 0 and 1 side by side, then 2), not 0, 1 | 2."""
+    import numba
+
+    rng = np.random.default_rng(5)
+    n_words, size = 10, 6
+    counts = rng.integers(1, 50, n_words)
+    words = rng.integers(0, n_words, 40).astype(np.int32)
+    starts = np.array([0, 6, 15, 22, 31, 40], dtype=np.int64)
+    jobs = np.array([0, 2, 4, 5])
+    alpha = np.array([0.05, 0.04, 0.03], np.float32)
+    seeds = np.array([11, 222, 3333], np.uint64)
+    syn0 = rng.uniform(-0.5, 0.5, (n_words, size)).astype(np.float32)
+    syn1 = rng.uniform(-0.5, 0.5, (n_words, size)).astype(np.float32)
+    sample_int, cum = kern.sample_ints(counts, 0.05), kern.cum_table(counts)
+    reduced = rng.integers(0, 3, len(words)).astype(np.int32)
+
+    def reference(order: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        ref0, ref1 = syn0.copy(), syn1.copy()
+        for j in order:
+            lo, hi = starts[jobs[j]], starts[jobs[j + 1]]
+            sub = starts[jobs[j] : jobs[j + 1] + 1] - lo
+            args = (alpha[j], int(seeds[j]), sample_int, cum, 3, reduced[lo:hi], 4, 1, 1)
+            reference_job(ref0, ref1, words[lo:hi], sub, *args)
+        return ref0, ref1
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        out0, out1 = syn0.copy(), syn1.copy()
+        kept = kern.train_jobs(
+            out0, out1, words, starts, jobs, alpha, seeds, sample_int, cum, 3, 4, 1, 1, reduced, 1,
+            kern.sigmoid_table(), 2,
+        )  # fmt: skip
+    finally:
+        numba.set_num_threads(before)
+    ref0, ref1 = reference([0, 2, 1])
+    np.testing.assert_allclose(out0, ref0, atol=2e-6)
+    np.testing.assert_allclose(out1, ref1, atol=2e-6)
+    assert not np.allclose(out0, reference([0, 1, 2])[0], atol=1e-4)
+    assert kept.sum() > 0
 
 
 @pytest.mark.parametrize(
@@ -148,7 +193,7 @@ def test_one_job_equals_gensims_given_its_random_seed(sg: int, cbow_mean: int, s
     kern.train_jobs(
         syn0, syn1, words, starts, np.array([0, len(sentences)]), np.array([0.025], np.float32),
         np.array([seed], np.uint64), sample_int, kern.cum_table(counts), 3, 4, sg, cbow_mean, reduced,
-        int(sample > 0), kern.sigmoid_table(),
+        int(sample > 0), kern.sigmoid_table(), 1,
     )  # fmt: skip
     assert np.abs(model.syn1neg - syn1).max() < 1e-5 < np.abs(model.syn1neg).max()
     np.testing.assert_allclose(syn0, model.wv.vectors, atol=1e-5)

@@ -159,6 +159,8 @@ def train_skipgram(
         device = hook.device(resolve_device(config.device)) if hook is not None else None
         torch_state = TorchTrainer(syn0, syn1, config, sample_int, cum, rng, device=device, stream=rank)
     else:
+        import numba
+
         kern.compile_kernels()  # before the clock starts: compiling (or loading the cache) is not training
     kept = 0
     if world > 1:  # wait for every process, so the clock counts training, not another's start-up
@@ -206,6 +208,7 @@ def train_skipgram(
                             reduced,
                             int(config.sample > 0),
                             table,
+                            numba.get_num_threads(),
                         ).sum()
                     )
                 if start_tables is not None:
@@ -279,12 +282,10 @@ def _check_finite(syn0: np.ndarray, epoch: int, alpha: float) -> None:
 
 
 class _numba_threads:
-    """Run a block on `n` numba threads (None: unchanged), handing jobs out one at a time (as gensim's
-    job queue: on a loaded machine a thread that falls behind does not hold the others up at the end
-    of each block), restoring both settings afterwards."""
+    """Run a block on `n` numba threads (None: unchanged), restoring the setting afterwards."""
 
     def __init__(self, n: int | None) -> None:
-        self.n, self.before, self.chunk = n, None, None
+        self.n, self.before = n, None
 
     def __enter__(self) -> None:
         if self.n is not None:
@@ -292,14 +293,12 @@ class _numba_threads:
 
             self.before = numba.get_num_threads()
             numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
-            self.chunk = numba.set_parallel_chunksize(1)
 
     def __exit__(self, *exc: object) -> None:
         if self.before is not None:
             import numba
 
             numba.set_num_threads(self.before)
-            numba.set_parallel_chunksize(self.chunk)
 
 
 class _Progress:
