@@ -3,6 +3,7 @@ used (frozen or not), saving keeps the predictions, and bad input is our error."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,23 @@ def test_save_and_load_predict_the_same(fitted: TextClassifier, tmp_path: Path) 
     texts, _ = planted(40, seed=3)
     assert isinstance(loaded, TextClassifier) and loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.predict_proba(texts), fitted.predict_proba(texts))
+
+
+def test_a_classifier_saved_before_optimizer_and_max_bigrams_loads_the_same(tmp_path: Path) -> None:
+    """Folders written before `optimizer` and `max_bigrams` existed lack them in model.json; they load
+    with the defaults (both only matter when training) and predict exactly as saved."""
+    texts, labels = planted(300)
+    clf = TextClassifier(dim=8, epochs=3, weighting="mean", optimizer="adam", verbose=False)
+    clf.fit(texts, labels)
+    folder = clf.save(tmp_path / "older")
+    meta_file = Path(folder) / "model.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["params"]["optimizer"], meta["params"]["max_bigrams"]
+    meta_file.write_text(json.dumps(meta))
+    loaded = embedrec.load_model(folder)
+    assert loaded.weighting == "mean" and loaded.optimizer == TextClassifier().optimizer
+    probe = planted(40, seed=3)[0] + ["unseen words only"]
+    np.testing.assert_array_equal(loaded.predict_proba(probe), clf.predict_proba(probe))
 
 
 @pytest.mark.parametrize("freeze", [True, False])
