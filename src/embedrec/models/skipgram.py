@@ -3,8 +3,9 @@ EncodedCorpus, on the compiled CPU kernels or, for a GPU, in PyTorch.
 
 Each epoch is cut into jobs of about `batch_words` words (gensim's jobs); the learning rate falls
 linearly from `alpha` to `min_alpha` over the whole run, one value per job. On the CPU all jobs of a
-block run at once on `workers` threads without locks (Hogwild, as word2vec.c), so results with more
-than one worker vary slightly from run to run; one worker with a fixed seed repeats exactly.
+block are dealt to the `workers` threads in turn and run without locks (Hogwild, as word2vec.c), so
+results with more than one worker vary slightly from run to run; one worker with a fixed seed repeats
+exactly.
 
 Inside `embedrec.data_parallel()` (torchrun, or `spawn`) the processes split each block's jobs, every
 process trains its part on its own tables, then the tables become their start plus the steps of all
