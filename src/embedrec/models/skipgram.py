@@ -2,10 +2,10 @@
 EncodedCorpus, on the compiled CPU kernels or, for a GPU, in PyTorch.
 
 Each epoch is cut into jobs of about `batch_words` words (gensim's jobs); the learning rate falls
-linearly from `alpha` to `min_alpha` over the whole run, one value per job. On the CPU all jobs of a
-block are dealt to the `workers` threads in turn and run without locks (Hogwild, as word2vec.c), so
-results with more than one worker vary slightly from run to run; one worker with a fixed seed repeats
-exactly.
+linearly from `alpha` to `min_alpha` over the whole run, one value per job. On the CPU the jobs of a
+block run in rounds of one per `workers` thread, side by side, without locks (Hogwild, as word2vec.c),
+so results with more than one worker vary slightly from run to run; one worker with a fixed seed
+repeats exactly.
 
 Inside `embedrec.data_parallel()` (torchrun, or `spawn`) the processes split each block's jobs, every
 process trains its part on its own tables, then the tables become their start plus the steps of all
@@ -160,8 +160,6 @@ def train_skipgram(
         device = hook.device(resolve_device(config.device)) if hook is not None else None
         torch_state = TorchTrainer(syn0, syn1, config, sample_int, cum, rng, device=device, stream=rank)
     else:
-        import numba
-
         kern.compile_kernels()  # before the clock starts: compiling (or loading the cache) is not training
     kept = 0
     if world > 1:  # wait for every process, so the clock counts training, not another's start-up
@@ -169,7 +167,10 @@ def train_skipgram(
 
         hook.all_sum(torch.zeros(1, dtype=torch.float64))
     start = time.perf_counter()
-    with _Progress(config, total) as bar, _numba_threads(config.threads if backend == "numba" else None):
+    with (
+        _Progress(config, total) as bar,
+        _numba_threads(config.threads if backend == "numba" else None) as lanes,
+    ):
         done = 0.0
         for epoch in range(config.epochs):
             for first in range(0, n_jobs, BLOCK_JOBS):
@@ -209,7 +210,7 @@ def train_skipgram(
                             reduced,
                             int(config.sample > 0),
                             table,
-                            numba.get_num_threads(),
+                            lanes,
                         ).sum()
                     )
                 if start_tables is not None:
@@ -283,17 +284,20 @@ def _check_finite(syn0: np.ndarray, epoch: int, alpha: float) -> None:
 
 
 class _numba_threads:
-    """Run a block on `n` numba threads (None: unchanged), restoring the setting afterwards."""
+    """Run a block on `n` numba threads (None: unchanged), restoring the setting afterwards; gives the
+    number of threads the kernels run on (None when unchanged)."""
 
     def __init__(self, n: int | None) -> None:
         self.n, self.before = n, None
 
-    def __enter__(self) -> None:
-        if self.n is not None:
-            import numba
+    def __enter__(self) -> int | None:
+        if self.n is None:
+            return None
+        import numba
 
-            self.before = numba.get_num_threads()
-            numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
+        self.before = numba.get_num_threads()
+        numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
+        return numba.get_num_threads()
 
     def __exit__(self, *exc: object) -> None:
         if self.before is not None:

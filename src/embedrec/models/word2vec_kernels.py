@@ -245,7 +245,7 @@ def train_jobs(  # noqa: ANN201
     reduced,  # (words of these jobs,) int32: position i of a job looks at window - reduced[i] words
     subsample,  # draw a number per word to subsample (gensim draws nothing when sample=0)
     table,  # (EXP_TABLE_SIZE,) float32
-    lanes,  # jobs per round: the threads (numba.get_num_threads())
+    lanes,  # jobs per round: the threads the kernel runs on
 ):
     """Train on every job, in parallel; returns the words kept after subsampling, per job.
 
