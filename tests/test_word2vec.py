@@ -193,6 +193,80 @@ def test_one_job_equals_gensims_given_its_random_seed(sg: int, cbow_mean: int, s
     np.testing.assert_allclose(syn0, model.wv.vectors, atol=1e-5)
 
 
+def replay_gensim(sentences: list[list[str]], **settings: object) -> tuple[object, np.ndarray, np.ndarray]:
+    """Train gensim's Word2Vec on one worker, noting each job (its sentences, learning rate and the
+    state of model.random); then train the same start vectors job by job through our kernel, drawing
+    each job's seed and reduced windows from that state as gensim does. Returns (gensim model, our
+    input vectors, our output vectors)."""
+    gensim = pytest.importorskip("gensim.models", reason="gensim is a test-only dependency")
+    model = gensim.Word2Vec(workers=1, **settings)
+    model.build_vocab(sentences)
+    syn0, syn1 = model.wv.vectors.copy(), np.zeros_like(model.wv.vectors)
+    jobs, train_job = [], model._do_train_job
+
+    def noted(batch: list, alpha: float, inits: tuple) -> tuple[int, int]:
+        jobs.append((batch, alpha, model.random.get_state()))
+        return train_job(batch, alpha, inits)
+
+    model._do_train_job = noted
+    model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
+    index, window = model.wv.key_to_index, model.window
+    sample_int, cum = model.wv.expandos["sample_int"], model.cum_table
+    for batch, alpha, state in jobs:
+        draws = np.random.RandomState()
+        draws.set_state(state)
+        seed = (1 << 24) * draws.randint(0, 1 << 24) + draws.randint(0, 1 << 24)
+        encoded = [[index[w] for w in s if w in index] for s in batch if s]
+        words = np.array([w for s in encoded for w in s], np.int32)
+        starts = np.concatenate([[0], np.cumsum([len(s) for s in encoded])]).astype(np.int64)
+        kept, rng = 0, seed
+        for w in words:  # gensim draws the windows after subsampling, one per word kept
+            kept += int(sample_int[w] >= rng >> 16)
+            rng = lcg(rng)
+        reduced = np.zeros(len(words), np.int32)
+        reduced[:kept] = draws.randint(0, window, kept)
+        kern.train_jobs(
+            syn0, syn1, words, starts, np.array([0, len(encoded)]), np.array([alpha], np.float32),
+            np.array([seed], np.uint64), sample_int, cum, window, model.negative, model.sg,
+            model.cbow_mean, reduced, 1, kern.sigmoid_table(), 1,
+        )  # fmt: skip
+    assert len(jobs) > 1
+    return model, syn0, syn1
+
+
+@pytest.mark.parametrize("sg", [1, 0])
+def test_a_whole_gensim_run_replays_through_our_kernel(sg: int) -> None:
+    """Many jobs over several epochs, each with its own learning rate and random draws: fed gensim's
+    draws, our kernel ends where gensim's run ends (float rounding apart)."""
+    model, syn0, syn1 = replay_gensim(
+        planted_sentences(n=300, seed=2), vector_size=16, window=3, negative=4, min_count=1,
+        sample=1e-2, sg=sg, epochs=3, batch_words=500, seed=3,
+    )  # fmt: skip
+    np.testing.assert_allclose(syn0, model.wv.vectors, atol=5e-5)  # float sums in another order
+    np.testing.assert_allclose(syn1, model.syn1neg, atol=5e-5)
+    assert np.abs(model.wv.vectors).max() > 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sg", [1, 0])
+def test_gensims_brown_run_replays_through_our_kernel(sg: int, shared_data: Path) -> None:
+    """The issue's settings on the Brown corpus (5 epochs, ~500 jobs): our kernel, fed gensim's random
+    draws, scores what gensim's own run scores on WordSim-353: the same algorithm, step for step."""
+    from embedrec.data.text import LineCorpus
+    from embedrec.query.wordeval import read_word_pairs, word_similarity
+
+    text = shared_data / "text"
+    sentences = [s for s in LineCorpus(text / "brown.txt") if s]
+    model, syn0, _ = replay_gensim(
+        sentences, vector_size=100, window=5, negative=5, min_count=5, sample=1e-3, sg=sg, epochs=5, seed=0
+    )
+    words, pairs = list(model.wv.index_to_key), read_word_pairs(text / "wordsim353.tsv")
+    theirs = word_similarity(embedrec.EmbeddingTable(model.wv.vectors, words), pairs).spearman
+    mine = word_similarity(embedrec.EmbeddingTable(syn0, words), pairs).spearman
+    assert abs(mine - theirs) < 2e-3, (mine, theirs)
+    assert np.abs(syn0 - model.wv.vectors).mean() < 1e-3 * np.abs(model.wv.vectors).mean()
+
+
 def test_tables_follow_gensims_formulas() -> None:
     counts = np.array([100, 10, 1])
     cum = kern.cum_table(counts)
