@@ -19,7 +19,7 @@ from embedrec.errors import (
     UnknownIdError,
 )
 from embedrec.models import word2vec_kernels as kern
-from embedrec.models.skipgram import SkipGramConfig, train_skipgram
+from embedrec.models.skipgram import SkipGramConfig, job_alphas, job_bounds, train_skipgram
 
 MASK = (1 << 48) - 1
 
@@ -232,6 +232,35 @@ def replay_gensim(sentences: list[list[str]], **settings: object) -> tuple[objec
         )  # fmt: skip
     assert len(jobs) > 1
     return model, syn0, syn1
+
+
+def test_jobs_and_learning_rates_are_gensims() -> None:
+    """Sentences of very different lengths (long ones first): gensim packs them into the same jobs and
+    gives each job the same learning rate, falling with the sentences trained, not the words."""
+    gensim = pytest.importorskip("gensim.models", reason="gensim is a test-only dependency")
+    rng = np.random.default_rng(5)
+    sentences = [[f"w{w}" for w in rng.integers(0, 30, 40 if i < 60 else 5)] for i in range(300)]
+    sentences.append([f"w{w}" for w in rng.integers(0, 30, 700)])  # longer than a job: alone
+    model = gensim.Word2Vec(vector_size=4, min_count=1, epochs=3, batch_words=300, workers=1)
+    model.build_vocab(sentences)
+    noted, train_job = [], model._do_train_job
+
+    def note(batch: list, alpha: float, inits: tuple) -> tuple[int, int]:
+        noted.append((len(batch), alpha))
+        return train_job(batch, alpha, inits)
+
+    model._do_train_job = note
+    model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
+    corpus = encode_corpus(sentences, min_count=1)
+    config = SkipGramConfig(epochs=3, batch_words=300)
+    bounds = job_bounds(corpus, config.batch_words)
+    ours = [
+        (int(n), float(a))
+        for e in range(3)
+        for n, a in zip(np.diff(bounds), job_alphas(bounds, e, config), strict=True)
+    ]
+    assert [n for n, _ in ours] == [n for n, _ in noted]
+    np.testing.assert_allclose([a for _, a in ours], [a for _, a in noted], rtol=1e-6)
 
 
 @pytest.mark.parametrize("sg", [1, 0])
