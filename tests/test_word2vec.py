@@ -235,13 +235,14 @@ def replay_gensim(sentences: list[list[str]], **settings: object) -> tuple[objec
 
 
 def test_jobs_and_learning_rates_are_gensims() -> None:
-    """Sentences of very different lengths (long ones first): gensim packs them into the same jobs and
-    gives each job the same learning rate, falling with the sentences trained, not the words."""
+    """Sentences of very different lengths (long ones first) with rare words in them: gensim packs them
+    into the same jobs (counting the rare words too) and gives each job the same learning rate, falling
+    with the sentences trained, not the words."""
     gensim = pytest.importorskip("gensim.models", reason="gensim is a test-only dependency")
     rng = np.random.default_rng(5)
-    sentences = [[f"w{w}" for w in rng.integers(0, 30, 40 if i < 60 else 5)] for i in range(300)]
+    sentences = [[f"w{w}" for w in rng.zipf(1.3, 40 if i < 60 else 5)] for i in range(300)]
     sentences.append([f"w{w}" for w in rng.integers(0, 30, 700)])  # longer than a job: alone
-    model = gensim.Word2Vec(vector_size=4, min_count=1, epochs=3, batch_words=300, workers=1)
+    model = gensim.Word2Vec(vector_size=4, min_count=3, epochs=3, batch_words=300, workers=1)
     model.build_vocab(sentences)
     noted, train_job = [], model._do_train_job
 
@@ -251,7 +252,8 @@ def test_jobs_and_learning_rates_are_gensims() -> None:
 
     model._do_train_job = note
     model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
-    corpus = encode_corpus(sentences, min_count=1)
+    corpus = encode_corpus(sentences, min_count=3)
+    assert len(corpus.words) < corpus.raw_words  # some words are too rare to keep
     config = SkipGramConfig(epochs=3, batch_words=300)
     bounds = job_bounds(corpus, config.batch_words)
     ours = [

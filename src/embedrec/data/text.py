@@ -131,7 +131,8 @@ class EncodedCorpus:
     """A corpus as word indices: sentence s is `words[starts[s]:starts[s + 1]]`; rare words removed.
 
     `vocab` lists the kept words, most frequent first, with their `counts`; `raw_words` counts every
-    token read, kept or not (progress and words/s are measured in it, as gensim does).
+    token read, kept or not (progress and words/s are measured in it, as gensim does), and `raw_starts`,
+    when known, places the sentences among them (gensim sizes its jobs in these tokens).
     """
 
     words: np.ndarray  # (n_tokens,) int32 indices into vocab
@@ -140,6 +141,7 @@ class EncodedCorpus:
     counts: np.ndarray  # (n_vocab,) int64
     raw_words: int
     source: str = "the corpus"
+    raw_starts: np.ndarray | None = None  # (n_sentences + 1,) int64 offsets counting every token read
 
     @property
     def n_sentences(self) -> int:
@@ -238,7 +240,8 @@ def encode_corpus(
         )
     new_id = np.full(len(first_seen), -1, dtype=np.int32)
     new_id[keep] = np.arange(len(keep), dtype=np.int32)
-    words, starts_arr = _remap(provisional, np.asarray(starts, dtype=np.int64), new_id)
+    raw_starts = np.asarray(starts, dtype=np.int64)
+    words, starts_arr = _remap(provisional, raw_starts, new_id)
     by_id = np.empty(len(first_seen), dtype=object)
     by_id[list(first_seen.values())] = list(first_seen.keys())
     return EncodedCorpus(
@@ -248,6 +251,7 @@ def encode_corpus(
         counts=counts[keep],
         raw_words=n_tokens,
         source=source,
+        raw_starts=raw_starts,
     )
 
 

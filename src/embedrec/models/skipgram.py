@@ -1,7 +1,7 @@
 """The one trainer behind Word2Vec and Item2Vec: skip-gram or CBOW with negative sampling over an
 EncodedCorpus, on the compiled CPU kernels or, for a GPU, in PyTorch.
 
-Each epoch is cut into jobs of whole sentences, at most `batch_words` words each (gensim's jobs); the
+Each epoch is cut into jobs of whole sentences, at most `batch_words` tokens each (gensim's jobs); the
 learning rate falls linearly from `alpha` to `min_alpha` with the sentences trained over the whole run,
 one value per job, as gensim's does for a corpus of sentences. On the CPU the jobs of a
 block run in rounds of one per `workers` thread, side by side, without locks (Hogwild, as word2vec.c),
@@ -119,12 +119,13 @@ def initial_vectors(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 def job_bounds(corpus: EncodedCorpus, batch_words: int) -> np.ndarray:
     """Sentence indices where jobs start (and the end): gensim's packing, each job as many whole
-    sentences as fit in `batch_words` words (here words of the vocabulary; gensim counts every token),
-    a longer sentence alone."""
+    sentences as fit in `batch_words` tokens (rare ones included, when the corpus knows where they
+    were), a longer sentence alone."""
+    starts = corpus.raw_starts if corpus.raw_starts is not None else corpus.starts
     bounds = [0]
     while bounds[-1] < corpus.n_sentences:
         s = bounds[-1]
-        fits = int(np.searchsorted(corpus.starts, corpus.starts[s] + batch_words, side="right")) - 1
+        fits = int(np.searchsorted(starts, starts[s] + batch_words, side="right")) - 1
         bounds.append(min(max(fits, s + 1), corpus.n_sentences))
     return np.array(bounds, dtype=np.int64)
 
@@ -161,8 +162,10 @@ def train_skipgram(
         local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
         config = replace(config, workers=max(1, (os.cpu_count() or 1) // max(1, local)))
     # words of each job, for progress in raw corpus words (rare words included, as gensim counts)
-    job_words = np.diff(corpus.starts[bounds]).astype(np.float64)
-    raw_per_job = job_words * (corpus.raw_words / max(len(corpus.words), 1))
+    if corpus.raw_starts is not None:
+        raw_per_job = np.diff(corpus.raw_starts[bounds]).astype(np.float64)
+    else:
+        raw_per_job = np.diff(corpus.starts[bounds]) * (corpus.raw_words / max(len(corpus.words), 1))
     total = float(corpus.raw_words) * config.epochs
     window = max(1, min(config.window, MAX_SENTENCE_LEN))
     backend = config.engine
