@@ -10,7 +10,8 @@ for skip-gram and CBOW, over several seeds (WordSim-353 on a 1-million-word corp
 seeds). The runs are interleaved, seed by seed, with the order of the libraries rotated each seed, so the
 load of a shared machine falls on all alike; Welch's t-test says whether a difference in the means is
 larger than the spread between seeds. gensim runs twice: from the in-memory token lists (the same
-schedule as embedrec: the learning rate falls linearly over all the words of all epochs) and from a
+schedule as embedrec: jobs of whole sentences, the learning rate falling linearly with the sentences
+trained over all epochs) and from a
 `corpus_file` (often its fastest mode; there each worker measures its progress against the whole corpus
 while reading only its share, so the learning rate falls only part of the way within an epoch and jumps
 back at the next: a sawtooth, not the same schedule).
