@@ -147,6 +147,11 @@ class EncodedCorpus:
     def n_sentences(self) -> int:
         return len(self.starts) - 1
 
+    @property
+    def token_starts(self) -> np.ndarray:
+        """Where the sentences start among all tokens read: `raw_starts`, or `starts` when unknown."""
+        return self.raw_starts if self.raw_starts is not None else self.starts
+
     def __repr__(self) -> str:
         return (
             f"<EncodedCorpus {self.n_sentences:,} sentences, {len(self.words):,} of {self.raw_words:,} "

@@ -121,7 +121,7 @@ def job_bounds(corpus: EncodedCorpus, batch_words: int) -> np.ndarray:
     """Sentence indices where jobs start (and the end): gensim's packing, each job as many whole
     sentences as fit in `batch_words` tokens (rare ones included, when the corpus knows where they
     were), a longer sentence alone."""
-    starts = corpus.raw_starts if corpus.raw_starts is not None else corpus.starts
+    starts = corpus.token_starts
     bounds = [0]
     while bounds[-1] < corpus.n_sentences:
         s = bounds[-1]
@@ -161,11 +161,9 @@ def train_skipgram(
     if world > 1 and config.workers is None:  # the processes on this machine share its cores
         local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
         config = replace(config, workers=max(1, (os.cpu_count() or 1) // max(1, local)))
-    # words of each job, for progress in raw corpus words (rare words included, as gensim counts)
-    if corpus.raw_starts is not None:
-        raw_per_job = np.diff(corpus.raw_starts[bounds]).astype(np.float64)
-    else:
-        raw_per_job = np.diff(corpus.starts[bounds]) * (corpus.raw_words / max(len(corpus.words), 1))
+    # tokens of each job, for progress in raw corpus words (rare words included, as gensim counts)
+    tokens = corpus.token_starts
+    raw_per_job = np.diff(tokens[bounds]) * (corpus.raw_words / max(int(tokens[-1]), 1))
     total = float(corpus.raw_words) * config.epochs
     window = max(1, min(config.window, MAX_SENTENCE_LEN))
     backend = config.engine
